@@ -1,0 +1,1 @@
+"""One module per `python -m ml` command: `add_arguments(parser)` and `run(args) -> int`."""

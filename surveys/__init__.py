@@ -1,0 +1,1 @@
+"""Survey projects, sites, visits (nights) and recordings: upload and ingest of metadata."""
