@@ -292,20 +292,19 @@ class Recording(models.Model):
         return timezone.localtime(self.recorded_at, self.visit.site.tz)
 
     def mark_ingested(self, **fields: object) -> None:
-        for name, value in fields.items():
-            setattr(self, name, value)
-        self.status = RecordingStatus.INGESTED
-        self.reason = ""
-        self.ingested_at = timezone.now()
-        self.save()
+        self._set_state(RecordingStatus.INGESTED, "", **fields)
 
     def mark_unusable(self, reason: str, **fields: object) -> None:
+        self._set_state(RecordingStatus.UNUSABLE, reason, **fields)
+
+    def _set_state(self, status: str, reason: str, **fields: object) -> None:
+        # update_fields: a recording deleted meanwhile must not be re-inserted without its file.
         for name, value in fields.items():
             setattr(self, name, value)
-        self.status = RecordingStatus.UNUSABLE
+        self.status = status
         self.reason = reason
         self.ingested_at = timezone.now()
-        self.save()
+        self.save(update_fields=[*fields, "status", "reason", "ingested_at", "updated_at"])
 
     def mark_failed(self, error: str) -> None:
         self.status = RecordingStatus.FAILED

@@ -1,0 +1,71 @@
+"""Django admin for every survey model: the operator's (staff) view of all projects."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from surveys.models import Membership, Project, Recording, Site, Visit
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+class SiteInline(admin.TabularInline):
+    model = Site
+    extra = 0
+    fields = ["code", "name", "latitude", "longitude", "time_zone"]
+    show_change_link = True
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at", "created_by", "deleted_at"]
+    list_filter = ["deleted_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at"]
+    inlines = [MembershipInline, SiteInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__name"]
+    autocomplete_fields = ["user", "project"]
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "project", "time_zone", "latitude", "longitude"]
+    list_filter = ["project"]
+    search_fields = ["code", "name", "habitat"]
+
+
+@admin.register(Visit)
+class VisitAdmin(admin.ModelAdmin):
+    list_display = ["site", "night", "purpose", "detector_model", "time_expansion", "created_by"]
+    list_filter = ["purpose", "site__project"]
+    search_fields = ["site__code", "site__name", "detector_serial", "observers"]
+    date_hierarchy = "night"
+    list_select_related = ["site"]
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = [
+        "original_name",
+        "visit",
+        "status",
+        "recorded_at",
+        "duration_s",
+        "sample_rate_hz",
+        "outside_night",
+    ]
+    list_filter = ["status", "outside_night", "project"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256", "size_bytes", "created_at", "updated_at", "ingested_at"]
+    list_select_related = ["visit__site"]
+    raw_id_fields = ["visit"]

@@ -1,0 +1,118 @@
+"""Visit pages: one night at one site, with its upload form and live recordings table.
+
+The visit page and its two fragments come from one template, `surveys/visit_detail.html`:
+- `#recordings` is what the table polls every 2 s while a recording still waits for ingest; the poll answers
+  286 (htmx: stop polling) once none waits;
+- `#upload-response` is what the upload answers to HTMX/XHR: the per-file results and the fresh table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from surveys.access import can_edit_visit, get_site_for_user, get_visit_for_editor, get_visit_for_user
+from surveys.forms import UploadForm, VisitForm
+from surveys.models import RecordingStatus, Visit
+from surveys.services import recordings_upload
+
+HTMX_STOP_POLLING = 286
+
+
+def _wants_fragment(request: HttpRequest) -> bool:
+    # static/js/upload.js sends the upload with XMLHttpRequest (for its progress bar), not through htmx.
+    return bool(request.htmx) or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def _visit_context(
+    request: HttpRequest, visit: Visit, *, results: Sequence[Any] = (), upload_error: str = ""
+) -> dict:
+    recordings = list(visit.recordings.all())
+    statuses = Counter(recording.status for recording in recordings)
+    outcome_counts = Counter(outcome.status for outcome in results)
+    return {
+        "visit": visit,
+        "site": visit.site,
+        "project": visit.site.project,
+        "can_edit": can_edit_visit(request.user, visit),
+        "recordings": recordings,
+        "status_counts": [(status, label, statuses[status]) for status, label in RecordingStatus.choices],
+        "waiting": statuses[RecordingStatus.UPLOADED] > 0,
+        "night_empty": not recordings,
+        "outside_count": sum(1 for recording in recordings if recording.outside_night),
+        "upload_form": UploadForm(),
+        "results": results,
+        "accepted_count": outcome_counts["accepted"],
+        "duplicate_count": outcome_counts["duplicate"],
+        "rejected_count": outcome_counts["rejected"],
+        "upload_error": upload_error,
+    }
+
+
+@login_required
+@require_GET
+def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
+    visit = get_visit_for_user(request.user, visit_id)
+    context = _visit_context(request, visit)
+    if request.htmx:
+        status = 200 if context["waiting"] else HTMX_STOP_POLLING
+        return render(request, "surveys/visit_detail.html#recordings", context, status=status)
+    return render(request, "surveys/visit_detail.html", context)
+
+
+@login_required
+@require_POST
+@transaction.non_atomic_requests  # the service commits file by file (see recordings_upload)
+def visit_upload(request: HttpRequest, visit_id: int) -> HttpResponse:
+    """Any member uploads. 200 when at least one file was accepted; 400 with the same per-file list when
+    none was (every file rejected or already present), or when the request held no files at all."""
+    visit = get_visit_for_user(request.user, visit_id)
+    files = request.FILES.getlist("files")
+    if files:
+        results = recordings_upload(visit=visit, user=request.user, files=files)
+        context = _visit_context(request, visit, results=results)
+        status = 200 if context["accepted_count"] else 400
+    else:
+        context = _visit_context(
+            request, visit, upload_error=_("Choose at least one WAV or ZIP file to upload.")
+        )
+        status = 400
+    template_name = "surveys/visit_detail.html"
+    if _wants_fragment(request):
+        template_name += "#upload-response"
+    return render(request, template_name, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_create(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = get_site_for_user(request.user, site_id)  # every member creates visits
+    form = VisitForm(request.POST or None, instance=Visit(site=site, created_by=request.user))
+    if request.method == "POST" and form.is_valid():
+        visit = form.save()
+        messages.success(request, _("Visit created. You can upload its recordings now."))
+        return redirect("visit_detail", visit_id=visit.pk)
+    context = {"form": form, "site": site, "project": site.project, "visit": None}
+    return render(request, "surveys/visit_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_edit(request: HttpRequest, visit_id: int) -> HttpResponse:
+    visit = get_visit_for_editor(request.user, visit_id)
+    form = VisitForm(request.POST or None, instance=visit)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Visit saved."))
+        return redirect("visit_detail", visit_id=visit.pk)
+    context = {"form": form, "site": visit.site, "project": visit.site.project, "visit": visit}
+    return render(request, "surveys/visit_form.html", context, status=400 if form.errors else 200)
