@@ -7,6 +7,7 @@ copied twice.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -33,7 +34,9 @@ def checkpoint_path(model_version: ModelVersion) -> Path:
     """A local copy of the version's checkpoint file."""
     target = _cache_dir() / f"{model_version.sha256}.pt"
     if not target.exists():
-        partial = target.with_suffix(".part")
+        # A name of its own per process and thread: two workers copying the same version at once must not
+        # write into one file (the second open would truncate what the first is still writing).
+        partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.part")
         with model_version.file.open("rb") as source, open(partial, "wb") as out:
             shutil.copyfileobj(source, out, length=1 << 20)
         partial.replace(target)
