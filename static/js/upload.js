@@ -72,6 +72,8 @@
         if (window.htmx) window.htmx.process(adopted);
         replaced += 1;
       });
+      // New recordings: the analysis progress fragment listens for this and starts polling again.
+      document.body.dispatchEvent(new CustomEvent("analyses-queued", { bubbles: true }));
       return replaced > 0;
     }
 
