@@ -13,4 +13,6 @@ os.environ.setdefault("BATSITE_VAR_DIR", os.path.join(os.path.dirname(os.path.di
 
 from batsite.settings import *  # noqa: E402,F401,F403
 
+os.makedirs(VAR_DIR, exist_ok=True)  # noqa: F405 - a plain `pytest` run creates its SQLite file here
+WHITENOISE_AUTOREFRESH = True  # serve from static/ directly: tests never run collectstatic
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

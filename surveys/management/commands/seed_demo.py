@@ -89,8 +89,11 @@ def seed_demo() -> Project:
     for demo in DEMO_USERS:
         user, created = user_model.objects.get_or_create(
             username=demo.username,
-            defaults={"email": f"{demo.username}@example.org", "is_staff": demo.role is None,
-                      "is_superuser": demo.role is None},
+            defaults={
+                "email": f"{demo.username}@example.org",
+                "is_staff": demo.role is None,
+                "is_superuser": demo.role is None,
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -106,8 +109,9 @@ def seed_demo() -> Project:
     )
     for demo in DEMO_USERS:
         if demo.role is not None:
-            Membership.objects.get_or_create(user=users[demo.username], project=project,
-                                             defaults={"role": demo.role})
+            Membership.objects.get_or_create(
+                user=users[demo.username], project=project, defaults={"role": demo.role}
+            )
 
     sites = {}
     for fields in DEMO_SITES:
@@ -119,7 +123,10 @@ def seed_demo() -> Project:
     Visit.objects.get_or_create(
         site=sites["AMW"],
         night=DEMO_VISIT["night"],
-        defaults={**{k: v for k, v in DEMO_VISIT.items() if k != "night"}, "created_by": users["fieldworker"]},
+        defaults={
+            **{k: v for k, v in DEMO_VISIT.items() if k != "night"},
+            "created_by": users["fieldworker"],
+        },
     )
     return project
 
