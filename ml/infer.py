@@ -31,7 +31,7 @@ import ctypes.util
 import functools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -481,10 +481,6 @@ def analyse_audio(
     """`analyse` for audio already loaded; also returns the spectrogram (ml.explain and the plots reuse it)."""
     if spectrogram is None or spectrogram.config != model.spectrogram:
         spectrogram = compute_spectrogram(audio.samples, audio.sample_rate_hz, model.spectrogram)
-    if not spectrogram.values_db.flags.c_contiguous:
-        # The STFT comes out time-major; crops gather along time per row, and ml.features would otherwise
-        # make this copy once per batch.
-        spectrogram = replace(spectrogram, values_db=np.ascontiguousarray(spectrogram.values_db))
     events = detect_calls(audio, model.detect, spectrogram=spectrogram)
     if config.torch_threads is not None and torch.get_num_threads() != config.torch_threads:
         torch.set_num_threads(config.torch_threads)

@@ -122,7 +122,8 @@ def compute_spectrogram(
     frequencies_hz = np.arange(lo, hi, dtype=np.float64) * (sample_rate_hz / n_fft)
     times_s = np.arange(n_frames, dtype=np.float64) * (hop / sample_rate_hz)
     return Spectrogram(
-        values_db=values_db.numpy().astype(np.float32, copy=False),
+        # C order: frequency rows contiguous, so crops and plots slice without copying the whole array.
+        values_db=np.ascontiguousarray(values_db.numpy(), dtype=np.float32),
         frequencies_hz=frequencies_hz,
         times_s=times_s,
         sample_rate_hz=int(sample_rate_hz),
