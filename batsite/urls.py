@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("classifier.urls")),
+    path("", include("classifier.urls_review")),
     path("", include("surveys.urls")),
 ]

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from classifier import model_cache
 from classifier.models import Analysis, AnalysisState, CallDetection, ModelVersion, Prediction
+from classifier.review import review_entry_store
 from classifier.storage_files import local_path
 from surveys.models import Recording, RecordingStatus
 
@@ -220,7 +221,7 @@ def _store_result(analysis: Analysis, result) -> None:
     )
     top = [[label, float(p)] for label, p in result.top]
     margin = top[0][1] - top[1][1] if len(top) > 1 else (top[0][1] if top else 0.0)
-    Prediction.objects.update_or_create(
+    prediction, _created = Prediction.objects.update_or_create(
         recording=analysis.recording,
         model_version=analysis.model_version,
         defaults={
@@ -239,6 +240,7 @@ def _store_result(analysis: Analysis, result) -> None:
             "social_calls": sum(1 for c in result.calls if c.call_type == "social_call"),
         },
     )
+    review_entry_store(prediction=prediction)  # rank it in the project's review queue
     Analysis.objects.filter(pk=analysis.pk).update(
         state=AnalysisState.DONE, finished_at=timezone.now(), heartbeat_at=timezone.now(), error=""
     )

@@ -39,6 +39,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "sites": sites,
             "role_label": Role(role).label if role else "",
             "is_manager": role == Role.MANAGER,
+            "can_review": role in (Role.EXPERT, Role.MANAGER),
             "member_count": project.memberships.count(),
         },
     )
