@@ -172,6 +172,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Re-queue analyses whose worker died (stale heartbeat) or whose broker message was lost.
     "sweep-stale-analyses": {"task": "classifier.tasks.sweep_stale_analyses", "schedule": 60.0},
+    # Training runs and imports whose heartbeat went stale: marked failed or re-queued, never run twice.
+    "sweep-stale-training-jobs": {"task": "classifier.tasks.train_sweep_stale_jobs", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

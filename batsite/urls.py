@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("classifier.urls")),
     path("", include("classifier.urls_review")),
+    path("", include("classifier.urls_training")),
     path("", include("surveys.urls")),
 ]

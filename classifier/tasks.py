@@ -16,3 +16,7 @@ def analyse_recording(analysis_id: int) -> None:
 @shared_task
 def sweep_stale_analyses() -> int:
     return services.analyses_requeue_stale()
+
+
+# The worker autodiscovers only classifier.tasks: import the training and import tasks with it.
+from classifier import tasks_training  # noqa: E402,F401

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("ml.commands.evaluate", "score a model on a dataset folder"),
     "analyse": ("ml.commands.analyse", "analyse WAV files with a model"),
     "explain": ("ml.commands.explain", "draw an occlusion map for one file"),
+    "xenocanto": ("ml.commands.xenocanto", "import Xeno-Canto recordings into a dataset folder"),
 }
 
 
