@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-analyses": {"task": "classifier.tasks.sweep_stale_analyses", "schedule": 60.0},
     # Training runs and imports whose heartbeat went stale: marked failed or re-queued, never run twice.
     "sweep-stale-training-jobs": {"task": "classifier.tasks.train_sweep_stale_jobs", "schedule": 300.0},
+    # Quick /api/v1/analyse jobs and their temporary files, deleted once stale.
+    "sweep-analyse-jobs": {"task": "classifier.tasks.sweep_analyse_jobs", "schedule": 600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("classifier.urls")),
     path("", include("classifier.urls_review")),
     path("", include("classifier.urls_training")),
+    path("", include("batsite.urls_api")),
     path("", include("surveys.urls")),
 ]

@@ -458,6 +458,9 @@ class AnalysisJob(models.Model):
     state = models.CharField(max_length=10, choices=AnalysisState.choices, default=AnalysisState.QUEUED)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Why it failed, stable for programs: invalid_audio, too_large, time_limit, no_active_model,
+    # worker_lost, not_taken, server_error (classifier.analyse_jobs).
+    error_code = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

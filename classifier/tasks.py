@@ -18,5 +18,5 @@ def sweep_stale_analyses() -> int:
     return services.analyses_requeue_stale()
 
 
-# The worker autodiscovers only classifier.tasks: import the training and import tasks with it.
-from classifier import tasks_training  # noqa: E402,F401
+# The worker autodiscovers only classifier.tasks: import the training, import and API tasks with it.
+from classifier import tasks_api, tasks_training  # noqa: E402,F401

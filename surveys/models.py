@@ -310,3 +310,47 @@ class Recording(models.Model):
         self.status = RecordingStatus.FAILED
         self.reason = error
         self.save(update_fields=["status", "reason", "updated_at"])
+
+
+# --- API tokens (issue 9) ---------------------------------------------------------------------------------
+# A personal key for the JSON API, made and revoked by its owner on the profile page (surveys.tokens).
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def live(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """Only the key's SHA-256 is stored: the key itself is shown once, when it is made, and never again.
+
+    A database leak then gives nobody API access; the prefix is kept in clear so the owner can tell their
+    keys apart (and match one in a script to its row here).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("key prefix"), max_length=16)
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
