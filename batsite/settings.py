@@ -200,3 +200,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- login throttling and Content-Security-Policy (batsite/security_settings.py) ------------------------
+from batsite.security_settings import apply_security_settings  # noqa: E402
+
+apply_security_settings(globals())

@@ -152,6 +152,15 @@ def _upload_zip(batch: _Batch, upload: UploadedFile) -> list[UploadOutcome]:
             skipped = len(entries) - len(wanted)
             if skipped:
                 log.info("skipped %d macOS metadata entries in %s", skipped, zip_name)
+            if not wanted:
+                # Without this an empty archive got no line at all: a 400 page that said nothing.
+                raise ZipRefused(
+                    _(
+                        "%(name)s holds no recordings: it is empty or holds only folders and macOS metadata. "
+                        "Nothing was stored; zip the WAV files themselves."
+                    )
+                    % {"name": uploads.base_name(zip_name)}
+                )
             sidecar_keys = _zip_sidecars(batch, archive, zip_name, wanted, budget, outcomes)
             for entry in wanted:
                 if entry.kind == "sidecar":
@@ -421,6 +430,15 @@ def _parse_batlogger(raw: bytes) -> BatloggerInfo | None:
 # --------------------------------------------------------------------------------------------- ingest
 
 
+# A true rate above this is a damaged header or GUANO TE, not a detector (the fastest record about 1 MHz);
+# it also keeps the value inside the 32-bit column that stores it.
+MAX_TRUE_SAMPLE_RATE_HZ = 100_000_000
+
+
+class _ImplausibleRate(Exception):
+    """Header rate x time expansion is no real rate; the message says so in the user's words."""
+
+
 @dataclass(frozen=True)
 class _Moment:
     recorded_at: dt.datetime | None  # UTC
@@ -460,7 +478,11 @@ def _recording_ingest(*, recording_id: int) -> Recording | None:
         )
         return recording
     batlogger = _parse_batlogger(recording.sidecar_xml.encode("utf-8")) if recording.sidecar_xml else None
-    fields, true_rate_hz = _ingest_fields(recording=recording, meta=meta, batlogger=batlogger)
+    try:
+        fields, true_rate_hz = _ingest_fields(recording=recording, meta=meta, batlogger=batlogger)
+    except _ImplausibleRate as exc:
+        recording.mark_failed(str(exc))
+        return recording
     if true_rate_hz < settings.MIN_TRUE_SAMPLE_RATE_HZ:
         recording.mark_unusable(
             _(
@@ -493,7 +515,22 @@ def _ingest_fields(
         time_expansion, te_source = batlogger.time_expansion, "batlogger_xml"
     else:
         time_expansion, te_source = float(visit.time_expansion or 1), "visit"
-    true_rate_hz = int(round(meta.header_sample_rate_hz * time_expansion))
+    true_rate = meta.header_sample_rate_hz * time_expansion
+    if not true_rate <= MAX_TRUE_SAMPLE_RATE_HZ:  # `not <=` also catches inf and nan
+        raise _ImplausibleRate(
+            _(
+                "%(name)s cannot be used: its true sample rate would be %(rate).4g Hz (header %(header)s Hz x "
+                "time expansion %(te)g), far more than any bat detector records. The header or the GUANO TE "
+                "value is damaged; check the file with the detector's software."
+            )
+            % {
+                "name": uploads.base_name(recording.original_name),
+                "rate": true_rate,
+                "header": f"{meta.header_sample_rate_hz:,}",
+                "te": time_expansion,
+            }
+        )
+    true_rate_hz = int(round(true_rate))
     moment = _recorded_at(meta=meta, batlogger=batlogger, original_name=recording.original_name, visit=visit)
     metadata = meta.to_dict()
     metadata.update(

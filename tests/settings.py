@@ -15,4 +15,5 @@ from batsite.settings import *  # noqa: E402,F401,F403
 
 os.makedirs(VAR_DIR, exist_ok=True)  # noqa: F405 - a plain `pytest` run creates its SQLite file here
 WHITENOISE_AUTOREFRESH = True  # serve from static/ directly: tests never run collectstatic
+AXES_ENABLED = False  # login throttling is tested on its own (tests/security/test_login_throttling.py)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
