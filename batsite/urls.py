@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("classifier.urls")),
     path("", include("classifier.urls_review")),
     path("", include("classifier.urls_training")),
+    path("", include("classifier.urls_reports")),
     path("", include("batsite.urls_api")),
     path("", include("surveys.urls")),
 ]
