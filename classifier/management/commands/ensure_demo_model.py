@@ -48,7 +48,7 @@ class Command(BaseCommand):
         generate_dataset(data_dir, per_class=DEMO_FILES_PER_CLASS, seed=DEMO_SEED, difficulty="easy")
 
         def progress(update) -> None:
-            sys.stdout.write(f"\r  {update}".ljust(100))
+            sys.stdout.write(f"\r  {update.line()}".ljust(100))
             sys.stdout.flush()
 
         train([data_dir], model_path, preset="quick", seed=DEMO_SEED, progress=progress)
