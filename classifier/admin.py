@@ -136,3 +136,88 @@ class RenderedImageAdmin(admin.ModelAdmin):
     list_display = ["analysis", "kind", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["analysis"]
+
+
+# --- review, reports, API jobs, Xeno-Canto and training: mostly for looking, not editing -------------------
+from classifier.models import (  # noqa: E402
+    AnalysisJob,
+    DoubleReview,
+    DoubleReviewItem,
+    LabelDecision,
+    ReviewQueueEntry,
+    SensitiveSpecies,
+    TrainingRun,
+    XenoCantoImport,
+    XenoCantoRecording,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the app writes through its services; the admin only shows them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(LabelDecision)
+class LabelDecisionAdmin(ReadOnlyAdmin):
+    # Append-only audit trail: nothing is ever edited or deleted, here either.
+    list_display = ("recording", "reviewer", "status", "kind", "bulk", "decided_at")
+    list_filter = ("status", "kind", "bulk")
+    search_fields = ("recording__original_name", "reviewer__username")
+    raw_id_fields = ("recording", "prediction", "double_review_item")
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ReviewQueueEntry)
+class ReviewQueueEntryAdmin(ReadOnlyAdmin):
+    list_display = ("recording", "project", "species", "confidence", "priority", "state")
+    list_filter = ("state",)
+    raw_id_fields = ("recording", "prediction", "project", "site", "visit")
+
+
+@admin.register(DoubleReview)
+class DoubleReviewAdmin(ReadOnlyAdmin):
+    list_display = ("project", "requested_by", "requested_at", "size")
+
+
+@admin.register(DoubleReviewItem)
+class DoubleReviewItemAdmin(ReadOnlyAdmin):
+    list_display = ("double_review", "recording", "state", "closed_at")
+    raw_id_fields = ("recording",)
+
+
+@admin.register(SensitiveSpecies)
+class SensitiveSpeciesAdmin(admin.ModelAdmin):
+    list_display = ("project", "species", "created_by", "created_at")
+    list_filter = ("project",)
+
+
+@admin.register(AnalysisJob)
+class AnalysisJobAdmin(ReadOnlyAdmin):
+    list_display = ("original_name", "user", "state", "error_code", "created_at", "finished_at")
+    list_filter = ("state",)
+
+
+@admin.register(XenoCantoImport)
+class XenoCantoImportAdmin(ReadOnlyAdmin):
+    list_display = ("query", "limit", "state", "found", "imported", "skipped", "requested_by")
+    list_filter = ("state",)
+
+
+@admin.register(XenoCantoRecording)
+class XenoCantoRecordingAdmin(ReadOnlyAdmin):
+    list_display = ("xc_id", "scientific_name", "species", "licence_code", "recordist", "country")
+    list_filter = ("licence_code", "species")
+    search_fields = ("xc_id", "scientific_name", "recordist")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "requested_by", "state", "preset", "stage", "epoch", "epochs")
+    list_filter = ("state", "preset")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from surveys.models import Membership, Project, Recording, Site, Visit
+from surveys.models import ApiToken, Membership, Project, Recording, Site, Visit
 
 
 class MembershipInline(admin.TabularInline):
@@ -69,3 +69,16 @@ class RecordingAdmin(admin.ModelAdmin):
     readonly_fields = ["sha256", "size_bytes", "created_at", "updated_at", "ingested_at"]
     list_select_related = ["visit__site"]
     raw_id_fields = ["visit"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created on the user's profile page (shown once); here staff can see and revoke them."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    readonly_fields = ("user", "name", "prefix", "key_sha256", "created_at", "last_used_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
