@@ -488,7 +488,7 @@ def decision_record(
 ) -> LabelDecision:  # fmt: skip
     """Append one decision and move the recording through the queue and any double-review round.
 
-    Runs in one transaction that first locks the recording's open double-review item (SQLite serialises
+    Runs in one transaction that first locks the recording and its open double-review item (SQLite serialises
     writers anyway), so two reviewers deciding at once both keep their decisions and the round's state
     follows from all of them. The label it replaces is read inside the same transaction.
     """
@@ -499,6 +499,9 @@ def decision_record(
     species = clean_species(species_present)
     types = clean_call_types(call_types)
     with transaction.atomic():
+        # Lock the recording first: on PostgreSQL two reviewers' transactions would otherwise both read the
+        # same "current" label; with the lock the later one sees and records the earlier decision.
+        Recording.objects.select_for_update().filter(pk=recording.pk).values_list("pk", flat=True).first()
         item = (
             DoubleReviewItem.objects.select_for_update()
             .filter(recording=recording, state__in=[DoubleReviewState.AWAITING, DoubleReviewState.DISAGREEMENT])

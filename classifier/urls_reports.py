@@ -35,7 +35,7 @@ urlpatterns = [
         name="project_sensitive_species",
     ),  # fmt: skip
     path(
-        "projects/<int:project_id>/sensitive-species/<int:pk>/delete/",
+        "projects/<int:project_id>/sensitive-species/<int:sensitive_species_id>/delete/",
         views.sensitive_species_delete,
         name="sensitive_species_delete",
     ),  # fmt: skip

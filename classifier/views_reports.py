@@ -261,9 +261,9 @@ def project_sensitive_species(request: HttpRequest, project_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def sensitive_species_delete(request: HttpRequest, project_id: int, pk: int) -> HttpResponse:
+def sensitive_species_delete(request: HttpRequest, project_id: int, sensitive_species_id: int) -> HttpResponse:
     project = get_project_for_user(request.user, project_id, minimum_role=Role.MANAGER)
-    get_object_or_404(project.sensitive_species, pk=pk).delete()
+    get_object_or_404(project.sensitive_species, pk=sensitive_species_id).delete()
     if request.htmx:
         context = _sensitive_context(request, project, SensitiveSpeciesForm(project=project))
         return render(request, "classifier/report_sensitive_species.html#sensitive-species", context)

@@ -340,7 +340,7 @@ def _recording_store(
         original_name=original_name[-300:],
         size_bytes=staged.size_bytes,
         uploaded_by=batch.user,
-        sidecar_xml=sidecar.text if sidecar else "",
+        sidecar_xml=sidecar.text.replace("\x00", "") if sidecar else "",
         status=RecordingStatus.UPLOADED,
     )
     content = uploads.StagedContent(staged)
@@ -548,9 +548,20 @@ def _ingest_fields(
         "channels": meta.channels,
         "recorded_at": moment.recorded_at,
         "outside_night": moment.recorded_at is not None and not visit.contains(moment.recorded_at),
-        "metadata": metadata,
+        "metadata": _storable(metadata),
     }
     return fields, true_rate_hz
+
+
+def _storable(value: object) -> object:
+    """The metadata with NUL characters dropped: GUANO text may hold them, PostgreSQL text cannot."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _recorded_at(

@@ -125,7 +125,7 @@ def own_ids(visit, manager) -> dict[str, str]:
     recording = RecordingFactory(visit=visit)
     ids = {"project_id": visit.site.project_id, "site_id": visit.site_id, "visit_id": visit.pk,
            "recording_id": recording.pk}  # fmt: skip
-    for name in ("membership_id", "analysis_id", "token_id", "version_id", "run_id", "job_id",
+    for name in ("membership_id", "analysis_id", "token_id", "version_id", "run_id", "job_id", "sensitive_species_id",
                  "content_type_id", "object_id", "id"):  # fmt: skip
         ids[name] = MISSING_ID
     ids.update(app_label="surveys", url="nothing-here", rest="nothing-here", api_job_id=str(MISSING_ID))

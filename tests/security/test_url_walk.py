@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from classifier.models import Analysis, AnalysisJob, ModelVersion
+from classifier.models import Analysis, AnalysisJob, ModelVersion, SensitiveSpecies
 from surveys.models import Membership, Role
 from surveys.tokens import api_token_create
 from tests.factories import ProjectFactory, RecordingFactory, SiteFactory, VisitFactory, member
@@ -133,11 +133,13 @@ def world(db, media_root) -> World:
     analysis = Analysis.objects.create(recording=recording, model_version=version)
     token, _key = api_token_create(user=outsider_member, name=MARKER)
     job = AnalysisJob.objects.create(id=uuid.uuid4(), user=outsider_member, original_name=f"{MARKER}.wav")
+    sensitive = SensitiveSpecies.objects.create(project=foreign, species="Nyctalus noctula")
 
     foreign_ids = {
         "project_id": foreign.pk, "site_id": site.pk, "visit_id": visit.pk, "recording_id": recording.pk,
         "membership_id": membership.pk, "analysis_id": analysis.pk, "token_id": token.pk,
         "version_id": version.pk, "run_id": MISSING_ID, "job_id": MISSING_ID,
+        "sensitive_species_id": sensitive.pk,
         "content_type_id": 1, "object_id": 1, "id": 1, "app_label": "surveys", "url": "nothing-here",
         "rest": "nothing-here",
     }  # fmt: skip
