@@ -96,8 +96,9 @@ def test_expert_reviews_five_items_with_the_keyboard_and_the_night_shows_the_fin
     assert [finals[r.pk].species_present for r in recordings] == [(PIP,), (NOC,), ("noise",), (PIP, DAU), (PIP,)]
     assert finals[recordings[4].pk].call_types == ("echolocation", "social_call")
 
-    page.goto(reverse("visit_review_labels", args=[visit.pk]))
-    rows = {n: page.locator(f"#labels-row-{r.pk}") for n, r in enumerate(recordings)}
+    # The visit page's recording list (its analysis results table) shows the final labels.
+    page.goto(reverse("visit_detail", args=[visit.pk]))
+    rows = {n: page.locator(f"#recording-row-{r.pk}") for n, r in enumerate(recordings)}
     expect(rows[0].locator("[data-final-label]")).to_contain_text("Common pipistrelle")
     expect(rows[0].locator("[data-review-status]")).to_have_attribute("data-review-status", "confirmed")
     expect(rows[1].locator("[data-final-label] [data-species]")).to_have_text("Noctule")
