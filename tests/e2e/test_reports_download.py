@@ -77,6 +77,22 @@ def test_fieldworker_downloads_both_csvs_from_the_site_report(page: Page, log_in
     assert rows[1][column["first_pass_min_after_sunset"]] == "10.1"
 
 
+def test_both_csvs_download_from_the_site_page(page: Page, log_in, live_server, media) -> None:
+    survey = build_survey()
+    log_in(page, member(survey.project, Role.FIELDWORKER))
+
+    page.goto(reverse("site_detail", args=[survey.site.pk]))  # the report buttons load with the protocol checks
+
+    name, rows = _download(page, "recordings-csv")
+    assert name == "kr01-recordings.csv"
+    assert rows[0] == list(RECORDINGS_COLUMNS)
+    assert len(rows) == 1 + 11
+    name, rows = _download(page, "summary-csv")
+    assert name == "kr01-nightly-summary.csv"
+    assert rows[0] == list(SUMMARY_COLUMNS)
+    assert len(rows) == 1 + 6
+
+
 def test_filters_on_the_page_apply_to_the_downloads(page: Page, log_in, live_server, media) -> None:
     survey = build_survey()
     log_in(page, member(survey.project, Role.FIELDWORKER))
