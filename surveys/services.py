@@ -499,8 +499,11 @@ def _recording_ingest(*, recording_id: int) -> Recording | None:
             **fields,
         )
         return recording
-    recording.mark_ingested(**fields)
-    _analysis_queue(recording_id=recording.pk)
+    # One transaction: a progress poll never sees the recording ingested but not yet queued for analysis
+    # (it would think nothing is left to wait for and stop polling).
+    with transaction.atomic():
+        recording.mark_ingested(**fields)
+        _analysis_queue(recording_id=recording.pk)
     return recording
 
 
@@ -603,7 +606,8 @@ def _analysis_queue(*, recording_id: int) -> None:
     from classifier.services import analysis_queue  # services may call the other app's services
 
     try:
-        analysis_queue(recording_id=recording_id)
+        with transaction.atomic():  # a savepoint: a failure here leaves the ingest itself intact
+            analysis_queue(recording_id=recording_id)
     except Exception:
         # The metadata is stored either way; analysis can be queued again from the visit page.
         log.exception("queueing analysis of recording %s failed", recording_id)
