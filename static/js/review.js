@@ -78,9 +78,16 @@
     if (root && active && active !== document.body && root.contains(active)) { active.blur(); }
   }
 
+  // htmx wires swapped-in content only when the swap settles (some ms later): a key pressed right after the
+  // next item appears would otherwise click a plain form and reload the whole page. Wiring twice is harmless.
+  function wired(element) {
+    if (window.htmx && htmx.process) { htmx.process(element.form || item() || element); }
+    return element;
+  }
+
   function saveCorrection() {
     var button = byKey("enter-correct");
-    if (button && !busy) { button.click(); }
+    if (button && !busy) { wired(button).click(); }
   }
 
   function togglePlay(selector) {
@@ -157,7 +164,7 @@
     }
     if (element.type === "checkbox") { element.checked = !element.checked; return; }
     if (key === "j" && swapPrefetched(element)) { return; }
-    element.click();
+    wired(element).click();
   });
 
   // One decision at a time: keys wait while a request of the review screen is on its way.
