@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from surveys.models import ApiToken, Membership, Project, Recording, Site, Visit
 
@@ -20,13 +24,51 @@ class SiteInline(admin.TabularInline):
     show_change_link = True
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    title = _("deleted")
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", _("Deleted")), ("no", _("Not deleted"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Project]) -> QuerySet[Project]:
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at", "created_by", "deleted_at"]
-    list_filter = ["deleted_at"]
+    """Managers delete projects softly on the site; staff see the deleted ones here and restore them.
+
+    The admin's own hard delete is switched off: it would drop every recording row of the project but
+    leave their files on disk, with nothing left that points at them.
+    """
+
+    list_display = ["name", "created_at", "created_by", "deleted_at", "deleted_by"]
+    list_filter = [DeletedFilter]
     search_fields = ["name", "description"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "deleted_at", "deleted_by"]
     inlines = [MembershipInline, SiteInline]
+    actions = ["restore"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Project | None = None) -> bool:
+        return False
+
+    @admin.action(description=_("Restore the selected deleted projects"))
+    def restore(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        restored = 0
+        for project in queryset.filter(deleted_at__isnull=False):
+            project.restore()
+            restored += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d project restored.", "%(count)d projects restored.", restored)
+            % {"count": restored},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Membership)

@@ -58,6 +58,28 @@ class ProjectCreateForm(ProjectForm):
         return _users_by_username(self.cleaned_data["managers"])
 
 
+class ProjectDeleteForm(forms.Form):
+    """The manager types the project's name, so a project is never deleted by a stray click."""
+
+    name = forms.CharField(label=capfirst(_("project name")), max_length=200)
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["name"].widget.attrs.update(autocomplete="off", spellcheck="false")
+
+    def clean_name(self) -> str:
+        # Exact (only surrounding spaces forgiven): near misses are how the wrong project gets deleted.
+        name = self.cleaned_data["name"].strip()
+        if name != self.project.name.strip():
+            raise forms.ValidationError(
+                _("That is not this project's name. Type %(name)s exactly to delete it."),
+                params={"name": self.project.name},
+                code="wrong_name",
+            )
+        return name
+
+
 class MembershipAddForm(forms.Form):
     username = forms.CharField(label=capfirst(_("username")), max_length=150)
     role = forms.ChoiceField(label=capfirst(_("role")), choices=Role.choices, initial=Role.FIELDWORKER)

@@ -58,7 +58,17 @@ class Project(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Deleting is soft: the project leaves every list, page and API answer, but its rows and files stay,
+    # so staff can restore it (Django admin, "Restore") when a manager deleted the wrong one.
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("deleted by"),
+    )
 
     objects = ProjectQuerySet.as_manager()
 
@@ -69,6 +79,23 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def mark_deleted(self, *, by: AbstractBaseUser | None) -> None:
+        """Soft delete; deleting a deleted project again keeps the first time and person."""
+        if self.deleted_at is not None:
+            return
+        self.deleted_at = timezone.now()
+        self.deleted_by = by
+        self.save(update_fields=["deleted_at", "deleted_by"])
+
+    def restore(self) -> None:
+        self.deleted_at = None
+        self.deleted_by = None
+        self.save(update_fields=["deleted_at", "deleted_by"])
 
     def role_of(self, user: AbstractBaseUser | AnonymousUser) -> str | None:
         """The user's role here; staff act as managers of every project."""

@@ -4,6 +4,7 @@
     recording_ingest   one stored recording -> header, GUANO, sidecar and file-name metadata, true rate
     recordings_ingest_requeue  uploads whose ingest never ran (broker down, worker lost) -> queued again
     recordings_ingest_pending  the same, ingested in this process (no worker needed)
+    project_storage_use  what one project's recordings take on disk, and the disk's free space (managers)
 
 Views, tasks and management commands call these; they never write recordings or files themselves.
 """
@@ -23,10 +24,12 @@ from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from batsite.storage import fsync_path, fsync_stored
 from ml.audio import AudioError
 from ml.labels import from_guano_code
 from ml.metadata import (
@@ -37,7 +40,7 @@ from ml.metadata import (
     timestamp_from_filename,
 )
 from surveys import uploads
-from surveys.models import Recording, RecordingStatus, Visit
+from surveys.models import Project, Recording, RecordingStatus, Visit
 from surveys.tasks import ingest_recording
 from surveys.uploads import UploadRejected, ZipRefused
 
@@ -343,6 +346,9 @@ def _recording_store(
         sidecar_xml=sidecar.text.replace("\x00", "") if sidecar else "",
         status=RecordingStatus.UPLOADED,
     )
+    # Data before name: were the rename into place durable ahead of the bytes, a crash could leave an
+    # empty file under the recording's name. Synced here, not while staging, so duplicates cost no fsync.
+    fsync_path(staged.path)
     content = uploads.StagedContent(staged)
     try:
         recording.file.save(uploads.base_name(original_name), content, save=False)
@@ -350,6 +356,8 @@ def _recording_store(
         content.close()
     stored_name = recording.file.name
     try:
+        # On disk (data and folder entry) before the row commits and the user reads "Stored".
+        fsync_stored(recording.file.storage, stored_name)
         with transaction.atomic():
             recording.save()
             # robust: a broker that is down must not turn a stored upload into an error page;
@@ -654,3 +662,28 @@ def recordings_ingest_pending(*, older_than: dt.timedelta) -> list[int]:
     for recording_id in ids:
         recording_ingest(recording_id=recording_id)
     return ids
+
+
+# --------------------------------------------------------------------------------------------- storage
+
+
+@dataclass(frozen=True)
+class ProjectStorageUse:
+    """One project's recordings on disk (from the rows' sizes) beside the media disk's free space.
+
+    Only recordings are counted: they are nearly all of a project's bytes, and their sizes are on the
+    rows. Cached spectrogram pictures are not (their sizes are not stored; a stat per picture would make
+    the project page slow for big projects), nor are files of other projects sharing the disk.
+    """
+
+    recording_count: int
+    recording_bytes: int
+    disk: uploads.DiskSpace
+
+
+def project_storage_use(*, project: Project) -> ProjectStorageUse:
+    # Recordings of the project, also those still being ingested or unusable: their files take space too.
+    totals = Recording.objects.filter(project=project).aggregate(count=Count("pk"), size=Sum("size_bytes"))
+    return ProjectStorageUse(
+        recording_count=totals["count"], recording_bytes=totals["size"] or 0, disk=uploads.disk_space()
+    )

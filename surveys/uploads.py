@@ -6,7 +6,8 @@ while hashing, the WAV sniff and header check, and ZIP inspection before anythin
 
 Every refusal is an `UploadRejected` whose message says what was wrong and what to upload instead.
 Staged files live in one folder beside the media storage (same file system, so storing is a rename),
-and are removed whether or not they were stored.
+are fsynced just before that rename when they are to be kept (`surveys.services._recording_store`, with
+batsite/storage.py), and are removed whether or not they were stored.
 """
 
 from __future__ import annotations
@@ -161,10 +162,28 @@ def staging_root() -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class DiskSpace:
+    """Free space where uploads land, and the reserve (DISK_FREE_MARGIN_MB) uploads may not eat into."""
+
+    free_bytes: int
+    margin_bytes: int
+
+    @property
+    def below_margin(self) -> bool:
+        return self.free_bytes < self.margin_bytes
+
+
+def disk_space() -> DiskSpace:
+    return DiskSpace(
+        free_bytes=shutil.disk_usage(staging_root()).free, margin_bytes=settings.DISK_FREE_MARGIN_MB * MB
+    )
+
+
 def check_disk_space(*, incoming_bytes: int) -> None:
     """Refuse when storing `incoming_bytes` would leave less than DISK_FREE_MARGIN_MB free."""
-    free_bytes = shutil.disk_usage(staging_root()).free
-    margin_bytes = settings.DISK_FREE_MARGIN_MB * MB
+    space = disk_space()
+    free_bytes, margin_bytes = space.free_bytes, space.margin_bytes
     if free_bytes - max(incoming_bytes, 0) < margin_bytes:
         raise UploadRejected(
             _(

@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/new/", projects.project_create, name="project_create"),
     path("projects/<int:project_id>/", projects.project_detail, name="project_detail"),
     path("projects/<int:project_id>/edit/", projects.project_edit, name="project_edit"),
+    path("projects/<int:project_id>/delete/", projects.project_delete, name="project_delete"),
     path("projects/<int:project_id>/members/", members.project_members, name="project_members"),
     path(
         "projects/<int:project_id>/members/<int:membership_id>/role/",

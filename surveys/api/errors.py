@@ -39,6 +39,7 @@ CODES_BY_STATUS = {
     413: "too_large",
     422: "invalid",
     429: "throttled",
+    507: "insufficient_storage",
 }
 
 

@@ -41,6 +41,7 @@ from surveys.api.schemas import (
 from surveys.forms import VisitForm
 from surveys.models import Membership, Project, Recording, Role, Site, Visit
 from surveys.services import UploadOutcome, recordings_upload
+from surveys.uploads import UploadRejected
 
 router = Router(tags=["surveys"])
 
@@ -211,7 +212,7 @@ def _damaged(upload: UploadedFile) -> UploadOutcome:
 
 @router.post(
     "/visits/{visit_id}/recordings",
-    response={200: UploadOut, **errors(400, 404, 413, 422)},
+    response={200: UploadOut, **errors(400, 404, 413, 422, 507)},
     summary="Upload recordings to a visit",
 )
 def visit_upload(
@@ -241,6 +242,10 @@ def visit_upload(
             % {"files": len(files), "hashes": len(sha256)},
             "sha256",
         )
+    try:  # refuse the whole request up front, as the visit page does, when the disk is nearly full
+        uploads.check_disk_space(incoming_bytes=sum(upload.size or 0 for upload in files))
+    except UploadRejected as exc:
+        raise ApiError(507, "insufficient_storage", str(exc), "files") from None
     checked: list[UploadedFile] = []
     damaged: list[UploadOutcome] = []
     for index, upload in enumerate(files):
