@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import Iterable
 from datetime import timedelta
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from classifier import model_cache
 from classifier.models import Analysis, AnalysisState, CallDetection, ModelVersion, Prediction
@@ -26,8 +28,11 @@ from surveys.models import Recording, RecordingStatus
 
 logger = logging.getLogger(__name__)
 
-# A running analysis whose heartbeat is older than this was lost with its worker and may be claimed again.
-STALE_ANALYSIS_AFTER = timedelta(seconds=180)
+# A running analysis claimed longer ago than this was lost with its worker and may be claimed again: the
+# task's hard time limit (settings.ANALYSIS_TIME_LIMIT_S, shorter) stops any worker still running it.
+STALE_ANALYSIS_AFTER = timedelta(seconds=settings.STALE_ANALYSIS_AFTER_S)
+# A queued analysis no worker took for this long lost its broker message (a Redis restart, say).
+LOST_QUEUED_ANALYSIS_AFTER = timedelta(seconds=settings.LOST_QUEUED_ANALYSIS_AFTER_S)
 
 
 # --- model registry ----------------------------------------------------------------------------------
@@ -150,24 +155,54 @@ def analyses_queue_waiting() -> int:
 # --- running --------------------------------------------------------------------------------------------
 
 
-def _claim(analysis_id: int) -> bool:
-    """Take the analysis with a conditional UPDATE that must change exactly one row."""
+def _stale_running(now) -> Q:
+    return Q(state=AnalysisState.RUNNING, heartbeat_at__lt=now - STALE_ANALYSIS_AFTER)
+
+
+class AnalysisInterrupted(Exception):
+    """The database connection broke while this worker held the analysis's claim number `attempt`.
+
+    The task retries with `resume_attempt=attempt`, which takes the claim back at once instead of waiting
+    for the sweep to find it stale.
+    """
+
+    def __init__(self, analysis_id: int, attempt: int) -> None:
+        super().__init__(f"analysis {analysis_id}: database connection lost during attempt {attempt}")
+        self.analysis_id, self.attempt = analysis_id, attempt
+
+
+def _claim(analysis_id: int, *, resume_attempt: int | None = None) -> int | None:
+    """Take the analysis with a conditional UPDATE that must change exactly one row.
+
+    Returns the attempt number this claim holds, or None when another worker has the analysis (or it is
+    done). Every claim counts `attempts` up, so the number tells this claim from any later one: results are
+    stored only while the analysis still holds it (`_store_result`). `resume_attempt` takes back a claim
+    this task held when the database went away (AnalysisInterrupted), if nobody took it since.
+    """
     now = timezone.now()
-    claimable = Q(state=AnalysisState.QUEUED) | Q(
-        state=AnalysisState.RUNNING, heartbeat_at__lt=now - STALE_ANALYSIS_AFTER
-    )
-    changed = (
-        Analysis.objects.filter(claimable, pk=analysis_id)
-        .update(
+    claimable = Q(state=AnalysisState.QUEUED) | _stale_running(now)
+    if resume_attempt is not None:
+        claimable |= Q(state=AnalysisState.RUNNING, attempts=resume_attempt)
+    with transaction.atomic():  # the UPDATE's row lock keeps `attempts` ours until the read below
+        changed = Analysis.objects.filter(claimable, pk=analysis_id).update(
             state=AnalysisState.RUNNING,
             started_at=now,
             heartbeat_at=now,
             attempts=F("attempts") + 1,
-            worker=socket.gethostname(),
+            worker=_worker_name(),
             error="",
         )
-    )
-    return changed == 1
+        if changed != 1:
+            return None
+        return Analysis.objects.filter(pk=analysis_id).values_list("attempts", flat=True).get()
+
+
+def _worker_name() -> str:
+    """The Celery worker's node name (unique per worker, even for two workers on one host)."""
+    from celery import current_task
+
+    hostname = getattr(getattr(current_task, "request", None), "hostname", None)
+    return hostname or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _infer_config():
@@ -176,12 +211,23 @@ def _infer_config():
     return InferConfig(confidence_threshold=settings.CONFIDENCE_THRESHOLD, pass_gap_s=settings.PASS_GAP_S)
 
 
-def recording_analyse(*, analysis_id: int) -> Analysis | None:
-    """Run one analysis (claimed first, so a redelivered task never runs it twice) and store its results."""
+def recording_analyse(*, analysis_id: int, resume_attempt: int | None = None) -> Analysis | None:
+    """Run one analysis (claimed first, so a redelivered task never runs it twice) and store its results.
+
+    Raises AnalysisInterrupted when the database connection breaks after the claim (a PostgreSQL restart).
+    """
+    attempt = _claim(analysis_id, resume_attempt=resume_attempt)
+    if attempt is None:
+        return None
+    try:
+        return _analyse_claimed(analysis_id, attempt)
+    except (OperationalError, InterfaceError) as exc:
+        raise AnalysisInterrupted(analysis_id, attempt) from exc
+
+
+def _analyse_claimed(analysis_id: int, attempt: int) -> Analysis:
     from ml.infer import analyse
 
-    if not _claim(analysis_id):
-        return None
     analysis = Analysis.objects.select_related("recording__visit", "model_version").get(pk=analysis_id)
     recording = analysis.recording
     try:
@@ -190,18 +236,35 @@ def recording_analyse(*, analysis_id: int) -> Analysis | None:
             result = analyse(
                 path, model, time_expansion=recording.time_expansion or None, config=_infer_config()
             )
+    except (OperationalError, InterfaceError):
+        raise  # the database went away, not the analysis: recording_analyse says so to the task
     except Exception as exc:  # stored and shown on the recording page, where "retry" re-queues it
         logger.exception("Analysis %s failed", analysis_id)
-        analysis_fail(analysis_id=analysis_id, error=f"{type(exc).__name__}: {exc}")
+        Analysis.objects.filter(pk=analysis_id, state=AnalysisState.RUNNING, attempts=attempt).update(
+            state=AnalysisState.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
         return Analysis.objects.get(pk=analysis_id)
-    _store_result(analysis, result)
+    _store_result(analysis, result, attempt=attempt)
     analysis.refresh_from_db()
     return analysis
 
 
 @transaction.atomic
-def _store_result(analysis: Analysis, result) -> None:
-    """Replace this analysis's calls and prediction (an upsert under the recording x model constraint)."""
+def _store_result(analysis: Analysis, result, *, attempt: int) -> bool:
+    """Replace this analysis's calls and prediction (an upsert under the recording x model constraint).
+
+    Only while the analysis still holds this worker's claim (`attempt`): the row is locked first, so a
+    worker that lost its claim (the sweep gave the analysis to another one) stores nothing, and two
+    workers never write calls for one analysis at once. False when nothing was stored.
+    """
+    held = Analysis.objects.select_for_update().filter(
+        pk=analysis.pk, state=AnalysisState.RUNNING, attempts=attempt
+    )
+    if not held.exists():
+        logger.warning("Analysis %s lost claim %s to another worker: nothing stored", analysis.pk, attempt)
+        return False
     CallDetection.objects.filter(analysis=analysis).delete()
     CallDetection.objects.bulk_create(
         CallDetection(
@@ -244,6 +307,7 @@ def _store_result(analysis: Analysis, result) -> None:
     Analysis.objects.filter(pk=analysis.pk).update(
         state=AnalysisState.DONE, finished_at=timezone.now(), heartbeat_at=timezone.now(), error=""
     )
+    return True
 
 
 def analysis_fail(*, analysis_id: int, error: str) -> None:
@@ -253,16 +317,27 @@ def analysis_fail(*, analysis_id: int, error: str) -> None:
 
 
 def analyses_requeue_stale() -> int:
-    """The periodic sweep: re-queue analyses whose worker vanished (stale heartbeat) or whose message was lost."""
+    """The periodic sweep: re-queue analyses whose worker vanished (stale claim) or whose message was lost.
+
+    An analysis whose worker vanished `MAX_ANALYSIS_ATTEMPTS` times is marked failed instead: a file that
+    kills every worker that opens it must not take the night's workers down one after the other.
+    Returns how many analyses were queued again.
+    """
     from classifier.tasks import analyse_recording
 
     now = timezone.now()
-    stale = Analysis.objects.filter(
-        Q(state=AnalysisState.RUNNING, heartbeat_at__lt=now - STALE_ANALYSIS_AFTER)
-        | Q(state=AnalysisState.QUEUED, queued_at__lt=now - STALE_ANALYSIS_AFTER * 5)
+    Analysis.objects.filter(_stale_running(now), attempts__gte=settings.MAX_ANALYSIS_ATTEMPTS).update(
+        state=AnalysisState.FAILED,
+        finished_at=now,
+        error=gettext(
+            "The analysis stopped without a result several times (its worker was lost); retry to try again."
+        ),
     )
-    ids = list(stale.values_list("pk", flat=True)[:1000])
-    Analysis.objects.filter(pk__in=ids).update(state=AnalysisState.QUEUED, queued_at=now)
-    for analysis_id in ids:
-        analyse_recording.delay(analysis_id)
-    return len(ids)
+    lost = _stale_running(now) | Q(state=AnalysisState.QUEUED, queued_at__lt=now - LOST_QUEUED_ANALYSIS_AFTER)
+    requeued = 0
+    for analysis_id in list(Analysis.objects.filter(lost).values_list("pk", flat=True)[:1000]):
+        # Conditional again, row by row: an analysis a worker claimed since the query above is left alone.
+        if Analysis.objects.filter(lost, pk=analysis_id).update(state=AnalysisState.QUEUED, queued_at=now):
+            analyse_recording.delay(analysis_id)
+            requeued += 1
+    return requeued

@@ -13,7 +13,9 @@ Services (STYLE.md: keyword-only, `<noun>_<verb>`); views, tasks and commands ar
   ModelVersion whose metrics hold the CNN and baseline scores with confusion matrices and whose manifest
   lists every file with its licence.
 - `training_jobs_requeue_stale` is the periodic sweep: a run or import whose heartbeat went stale lost its
-  worker and is queued again (from the start; its claim token changes, so a zombie cannot write).
+  worker and is queued again (from the start; its claim token changes, so a zombie cannot write), unless
+  staff had asked to cancel it (then cancelled) or its worker vanished settings.MAX_JOB_ATTEMPTS times
+  (then failed, so a job that kills its worker does not kill one after another).
 - `model_version_promote` / `model_version_roll_back` are the explicit staff actions; promotion can queue
   re-analysis of chosen visits (classifier.services.recordings_reanalyse).
 
@@ -59,10 +61,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # A running job whose heartbeat is older than this lost its worker (heartbeats come every few seconds;
-# decoding one long file or one epoch of a big run stays well under it).
-STALE_JOB_AFTER = timedelta(minutes=10)
+# decoding one long file or one epoch of a big run stays well under it). Settings: STALE_JOB_AFTER_S.
+STALE_JOB_AFTER = timedelta(seconds=settings.STALE_JOB_AFTER_S)
 # A queued job that no worker took for this long lost its broker message.
-LOST_QUEUED_JOB_AFTER = timedelta(minutes=30)
+LOST_QUEUED_JOB_AFTER = timedelta(seconds=settings.LOST_QUEUED_JOB_AFTER_S)
 HEARTBEAT_EVERY_S = 3.0
 CANCEL_CHECK_EVERY_S = 1.0
 MIN_FILES_PER_CLASS = 2
@@ -198,12 +200,26 @@ def training_jobs_requeue_stale() -> dict[str, int]:
     )
     counts = {}
     for model, task in ((TrainingRun, train_model), (XenoCantoImport, import_xenocanto)):
+        vanished = Q(state=JobState.RUNNING, heartbeat_at__lt=now - STALE_JOB_AFTER)
+        # Staff asked to cancel it and its worker died before it noticed: it is cancelled, not run again.
+        model.objects.filter(vanished, cancel_requested=True).update(
+            state=JobState.CANCELLED, finished_at=now, claim="", message="cancelled"
+        )
+        # A job whose worker vanished MAX_JOB_ATTEMPTS times (killed for memory, say) is failed, not retried.
+        model.objects.filter(vanished, attempts__gte=settings.MAX_JOB_ATTEMPTS).update(
+            state=JobState.FAILED, finished_at=now, claim="", message="failed",
+            error=f"its worker stopped {settings.MAX_JOB_ATTEMPTS} times without finishing",
+        )  # fmt: skip
+        counts[model.__name__] = 0
         ids = list(model.objects.filter(stale, cancel_requested=False).values_list("pk", flat=True)[:100])
-        # A new claim token: the vanished worker, should it come back, can no longer write to the job.
-        model.objects.filter(pk__in=ids).update(state=JobState.QUEUED, queued_at=now, claim="")
         for pk in ids:
-            task.delay(pk)
-        counts[model.__name__] = len(ids)
+            # Conditional again, job by job: one a worker claimed since the query above keeps its claim. The
+            # claim token is cleared, so the vanished worker, should it come back, can no longer write.
+            if model.objects.filter(stale, pk=pk, cancel_requested=False).update(
+                state=JobState.QUEUED, queued_at=now, claim=""
+            ):
+                task.delay(pk)
+                counts[model.__name__] += 1
     return counts
 
 
