@@ -42,6 +42,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib \
     NUMBA_CACHE_DIR=/tmp/numba \
     PORT=8000
+# pg_dump/pg_restore for scripts/backup.sh and restore.sh (bookworm's 15 matches compose's postgres:15).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 batsite \
     && useradd --system --uid 10001 --gid batsite --home-dir /data --no-create-home --shell /usr/sbin/nologin batsite \
     && mkdir -p /data/media /data/var \
