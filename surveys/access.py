@@ -61,7 +61,8 @@ def get_visit_for_user(user: AnyUser, pk: int) -> Visit:
 
 
 def get_recording_for_user(user: AnyUser, pk: int) -> Recording:
-    return get_object_or_404(Recording.objects.for_user(user).select_related("visit__site__project"), pk=pk)
+    recordings = Recording.objects.for_user(user).select_related("visit__site__project", "uploaded_by")
+    return get_object_or_404(recordings, pk=pk)
 
 
 def get_membership_for_manager(user: AnyUser, *, project_pk: int, pk: int) -> Membership:

@@ -20,11 +20,12 @@ TEMPLATE = "classifier/site_species.html"
 
 
 def _context(request: HttpRequest, site: Site, **extra: object) -> dict:
+    active_model = ModelVersion.objects.active()  # once for the summary and the re-analyse button
     return {
         "site": site,
         "project": site.project,
-        "summary": selectors.site_species_summary(site),
-        "active_model": ModelVersion.objects.active(),
+        "summary": selectors.site_species_summary(site, model_version=active_model),
+        "active_model": active_model,
         "can_reanalyse": site.project.user_has_role(request.user, Role.MANAGER),
         **extra,
     }

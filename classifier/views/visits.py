@@ -35,17 +35,19 @@ TEMPLATE = "classifier/visit_results.html"
 _PARTIALS = {"visit-progress": "progress", "visit-recordings": "recordings"}
 
 
-def _progress_context(request: HttpRequest, visit: Visit) -> dict:
+def _progress_context(request: HttpRequest, visit: Visit, model_version: ModelVersion | None) -> dict:
     return {
         "visit": visit,
-        "progress": selectors.visit_progress(visit),
+        "progress": selectors.visit_progress(visit, model_version=model_version),
         "results_url": reverse("visit_results", args=[visit.pk]),
     }
 
 
-def _table_context(request: HttpRequest, visit: Visit) -> dict:
+def _table_context(request: HttpRequest, visit: Visit, model_version: ModelVersion | None) -> dict:
     form = RecordingFilterForm(request.GET or None, species_choices=selectors.visit_species(visit))
-    recordings = selectors.visit_recordings(visit, form.filters(), page_number=request.GET.get("page") or 1)
+    recordings = selectors.visit_recordings(
+        visit, form.filters(), page_number=request.GET.get("page") or 1, model_version=model_version
+    )
     return {
         "visit": visit,
         "site": visit.site,
@@ -58,9 +60,10 @@ def _table_context(request: HttpRequest, visit: Visit) -> dict:
 
 
 def _results_context(request: HttpRequest, visit: Visit, **extra: object) -> dict:
+    model_version = ModelVersion.objects.active()  # once for the progress bar and the table
     return {
-        **_progress_context(request, visit),
-        **_table_context(request, visit),
+        **_progress_context(request, visit, model_version),
+        **_table_context(request, visit, model_version),
         "project": visit.site.project,
         "can_reanalyse": visit.site.project.user_has_role(request.user, Role.MANAGER),
         **extra,
@@ -73,7 +76,7 @@ def visit_results(request: HttpRequest, visit_id: int) -> HttpResponse:
     visit = get_visit_for_user(request.user, visit_id)
     partial = _PARTIALS.get(request.htmx.target or "", "visit-results") if request.htmx else None
     if partial == "progress":
-        context = _progress_context(request, visit)
+        context = _progress_context(request, visit, ModelVersion.objects.active())
         progress = context["progress"]
         response = render(
             request, f"{TEMPLATE}#progress", context, status=200 if progress.pending else HTMX_STOP_POLLING
@@ -82,7 +85,8 @@ def visit_results(request: HttpRequest, visit_id: int) -> HttpResponse:
             response["HX-Trigger"] = EVENT_ANALYSES_PROGRESSED
         return response
     if partial == "recordings":
-        return render(request, f"{TEMPLATE}#recordings", _table_context(request, visit))
+        context = _table_context(request, visit, ModelVersion.objects.active())
+        return render(request, f"{TEMPLATE}#recordings", context)
     template_name = TEMPLATE + (f"#{partial}" if partial else "")
     return render(request, template_name, _results_context(request, visit))
 

@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -36,7 +37,17 @@ def _wants_fragment(request: HttpRequest) -> bool:
 def _visit_context(
     request: HttpRequest, visit: Visit, *, results: Sequence[Any] = (), upload_error: str = ""
 ) -> dict:
-    recordings = list(visit.recordings.all())
+    # The table shows neither the metadata nor the detector's XML sidecar, which can be large.
+    recordings = list(visit.recordings.defer("metadata", "sidecar_xml"))
+    tz = visit.site.tz
+    status_labels = {status: str(label) for status, label in RecordingStatus.choices}
+    for recording in recordings:
+        recording.visit = visit  # already joined to its site: no query per row
+        # Formatted once here, not per row in the template: the filters `timezone` and `date` and
+        # get_status_display cost a tenth of a millisecond a row, which adds up on a night of hundreds.
+        local = timezone.localtime(recording.recorded_at, tz) if recording.recorded_at else None
+        recording.local_time = local.strftime("%Y-%m-%d %H:%M:%S") if local else ""
+        recording.status_label = status_labels.get(recording.status, recording.status)
     statuses = Counter(recording.status for recording in recordings)
     outcome_counts = Counter(outcome.status for outcome in results)
     return {
