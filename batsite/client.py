@@ -13,6 +13,8 @@ What it does:
 Interrupted (Ctrl-C, a dropped connection, a flat battery)? Run the same command again: the files the
 server stored are skipped by their hash, so each file is stored once. Every file is sent with its hash and
 the server refuses a file that arrived cut off, so a broken request never stores half a file.
+A redirect (an http:// address of a site that moved to https://) is not followed, since a redirected upload
+would arrive as a GET without its files: the client stops and names the address to use.
 
 The standard library only: this file also runs on its own (`python3 client.py upload ...`) on a laptop
 that has nothing of Batsite installed. Exit status: 0 all stored (or already there), 1 some files were
@@ -29,6 +31,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -181,6 +184,18 @@ class MultipartBody(io.RawIOBase):
         super().close()
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are answered, not followed: urllib would turn a redirected POST (an upload, a lookup) into
+    a GET without its body, and would carry the token to wherever the answer points. The caller tells the
+    user the address to use instead (usually http:// to https://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl) -> None:
+        return None  # the 3xx answer then comes back as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 @dataclass
 class Api:
     base_url: str  # e.g. https://batsite.example.org (with or without /api/v1)
@@ -206,9 +221,11 @@ class Api:
             all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url(path), data=body, method=method, headers=all_headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
                 return json.loads(response.read().decode("utf-8") or "null")
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise ClientError(_redirect_message(self.url(path), exc)) from exc
             detail = _error_message(exc)
             if exc.code >= 500:
                 raise OSError(f"server error {exc.code}: {detail}") from exc
@@ -234,6 +251,20 @@ class Api:
             )
         finally:
             body.close()
+
+
+def _redirect_message(url: str, exc: urllib.error.HTTPError) -> str:
+    location = urllib.parse.urljoin(url, exc.headers.get("Location", "") if exc.headers else "")
+    if location == url:
+        return f"the server answered {url} with a redirect ({exc.code}) but named no new address"
+    # The address to give as --url: the new location without the API path that was asked for.
+    path = urllib.parse.urlsplit(url).path
+    suffix = path[path.find("/api/v1") :] if "/api/v1" in path else ""
+    base = location[: -len(suffix)] if suffix and location.endswith(suffix) else location
+    return (
+        f"the server redirects {url} to {location} ({exc.code}); nothing was sent there. "
+        f"Run again with --url {base}"
+    )
 
 
 def _error_message(exc: urllib.error.HTTPError) -> str:

@@ -27,6 +27,9 @@ case "$command" in
             "$@"
         ;;
     worker)
+        # `check` runs Django's system checks once per deploy; skipping them in every worker process saves
+        # ~80 MB each (they import every view, matplotlib and scipy).
+        export CELERY_SKIP_CHECKS="${CELERY_SKIP_CHECKS:-1}"
         exec celery --app batsite worker \
             --queues "${CELERY_QUEUES:-analysis,training}" \
             --concurrency "${CELERY_CONCURRENCY:-2}" \

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -87,7 +89,7 @@ def test_upload_interrupted_halfway_resumes_and_stores_every_file_once(
     assert third_done.wait(60)
     assert Recording.objects.count() == 6  # two whole batches, and the one the server got before the kill
 
-    second = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    second = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "11 files: 7 already on the server, 4 to upload" in second.stdout  # 6 + the copy of one of them
     assert "done: 4 stored" in second.stdout
@@ -97,7 +99,7 @@ def test_upload_interrupted_halfway_resumes_and_stores_every_file_once(
     assert sorted(recordings.values_list("sha256", flat=True)) == sorted(sha256(c) for c in contents.values())
     assert len(_stored_files(media_root)) == N_FILES  # every file stored once, nothing half-saved
 
-    third = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    third = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert third.returncode == 0 and "11 files: 11 already on the server, 0 to upload" in third.stdout
     assert Recording.objects.count() == N_FILES
 
@@ -164,3 +166,63 @@ def test_without_url_or_token_the_client_says_what_is_missing(tmp_path, monkeypa
     monkeypatch.delenv("BATSITE_TOKEN", raising=False)
     assert client.main(["upload", "--visit", "1", str(tmp_path)]) == client.EXIT_FAILED
     assert "--url and --token" in capsys.readouterr().err
+
+
+@pytest.fixture
+def moved_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A server that moved: every request is answered 301 to the same path under /moved (as an http://
+    address answers when the site redirects to https://); it notes each request it gets."""
+    seen: list[tuple[str, str]] = []
+
+    class Moved(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append((self.command, self.path))
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            if self.path.startswith("/moved/"):
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"code": "not_found", "message": "not here", "field": null}')
+                return
+            self.send_response(301)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/moved{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_is_not_followed_and_the_client_names_the_address_to_use(moved_server, tmp_path, capsys):
+    # Followed, urllib would turn the upload's POST into a GET without the files, and carry the token along.
+    url, seen = moved_server
+    _card(tmp_path / "card", count=1)
+    status = client.main(["upload", "--visit", "7", str(tmp_path / "card"), "--url", url, "--token", "bst_x"],
+                         out=io.StringIO())  # fmt: skip
+    assert status == client.EXIT_FAILED
+    error = capsys.readouterr().err
+    assert f"redirects {url}/api/v1/visits/7 to {url}/moved/api/v1/visits/7 (301)" in error
+    assert f"Run again with --url {url}/moved" in error
+    assert seen == [("GET", "/api/v1/visits/7")]  # nothing went to the new address
+
+
+def test_a_redirected_upload_is_refused_not_sent_again_as_a_get(moved_server, tmp_path):
+    url, seen = moved_server
+    wav, content = tmp_path / "a.wav", wav_bytes()
+    wav.write_bytes(content)
+    item = client.LocalFile(path=wav, sha256=sha256(content), size_bytes=len(content))
+    with pytest.raises(client.ClientError, match=r"Run again with --url .*/moved$"):
+        client.Api(base_url=url, token="bst_x").upload(7, [item])
+    assert seen == [("POST", "/api/v1/visits/7/recordings")]
