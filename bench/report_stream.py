@@ -3,6 +3,11 @@
 Issue 8 target: a 100,000-row report streams in under 10 s with flat memory.
 
     .venv/bin/python bench/report_stream.py [--recordings 100000] [--two-species-every 10] [--repeat 3]
+        [--database DIR] [--csv-out FILE] [--users manager,fieldworker] [--profile N] [--no-summary]
+
+`--database DIR` keeps the populated database in DIR and reuses it on the next run (filling 100,000
+recordings takes minutes); `--csv-out FILE` writes the manager's download to FILE (to compare two versions
+byte for byte); `--profile N` prints the N most expensive functions (cProfile) of one manager download.
 
 Sets up its own SQLite database in a temporary directory (tests.settings) with one site, 50 nights and
 `--recordings` recordings, each with an analysis, a prediction and its calls (two passes of the common
@@ -22,7 +27,10 @@ Finally the nightly summary CSV of the same site (pandas, built in memory) is ti
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import json
+import pstats
 import os
 import sys
 import tempfile
@@ -180,9 +188,20 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="timed downloads per user (best and median shown)"
     )
+    parser.add_argument("--database", type=Path, help="keep the database in this folder and reuse it")
+    parser.add_argument("--csv-out", type=Path, help="write the manager's CSV download to this file")
+    parser.add_argument("--users", default="manager,fieldworker", help="who downloads, comma-separated")
+    parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions of a download")
+    parser.add_argument("--no-summary", action="store_true", help="skip the nightly summary CSV")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench-report-stream-"))
+    work = args.database.resolve() if args.database else Path(tempfile.mkdtemp(prefix="bench-report-stream-"))
+    work.mkdir(parents=True, exist_ok=True)
+    shape = {"recordings": args.recordings, "two_species_every": args.two_species_every}
+    marker = work / "populated.json"
+    reuse = marker.exists() and json.loads(marker.read_text()) == shape
+    if args.database and not reuse:
+        (work / "bench.sqlite3").unlink(missing_ok=True)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.settings", BATSITE_VAR_DIR=str(work / "var"),
         SQLITE_PATH=str(work / "bench.sqlite3"), MEDIA_ROOT=str(work / "media"), LOG_LEVEL="WARNING",
@@ -203,15 +222,45 @@ def main() -> None:
         )
 
     call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    site, manager, fieldworker = _populate(args.recordings, args.two_species_every)
-    print(
-        f"{args.recordings} recordings stored in {time.perf_counter() - started:.0f} s (database in {work})"
-    )
+    if reuse:
+        from django.contrib.auth import get_user_model
+
+        from surveys.models import Site
+
+        users = get_user_model().objects
+        site, manager, fieldworker = (Site.objects.get(code="B01"), users.get(username="manager"),
+                                      users.get(username="fieldworker"))  # fmt: skip
+        print(f"{args.recordings} recordings reused (database in {work})")
+    else:
+        started = time.perf_counter()
+        site, manager, fieldworker = _populate(args.recordings, args.two_species_every)
+        marker.write_text(json.dumps(shape))
+        print(
+            f"{args.recordings} recordings stored in {time.perf_counter() - started:.0f} s (database in {work})"
+        )
     url = reverse("site_recordings_csv", args=[site.pk])
     expected_rows = args.recordings + len(range(0, args.recordings, args.two_species_every))
 
+    if args.csv_out or args.profile:
+        client = Client()
+        client.force_login(manager)
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        response = client.get(url)
+        content = b"".join(response.streaming_content)
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+        if args.csv_out:
+            args.csv_out.write_bytes(content)
+            print(f"manager's CSV written to {args.csv_out} ({len(content)} bytes)")
+
+    chosen = set(args.users.split(","))
     for who, user in (("manager", manager), ("fieldworker (blurring)", fieldworker)):
+        if who.split()[0] not in chosen:
+            continue
         client = Client()
         client.force_login(user)
         _stream(client, url, traced=False, tenth_rows=0)  # warm: imports, query plans
@@ -228,12 +277,16 @@ def main() -> None:
             f"streaming; traced Python peak {traced['traced_peak_tenth_mb']:.1f} MB after the first tenth of the "
             f"rows, {traced['traced_peak_all_mb']:.1f} MB after all"
         )
+    if args.no_summary:
+        return
     client = Client()
     client.force_login(manager)
-    started = time.perf_counter()
+    rss_before = _rss_mb()
+    started, cpu_started = time.perf_counter(), time.process_time()
     response = client.get(reverse("site_summary_csv", args=[site.pk]))
     print(f"nightly summary CSV: {len(response.content.splitlines()) - 1} rows in {time.perf_counter() - started:.2f} s"
-          f" (RSS now {_rss_mb():.0f} MB)")  # fmt: skip
+          f" wall, {time.process_time() - cpu_started:.2f} s CPU (1-min load {os.getloadavg()[0]:.1f}); RSS "
+          f"{rss_before:.0f} MB before, {_rss_mb():.0f} MB after")  # fmt: skip
 
 
 if __name__ == "__main__":

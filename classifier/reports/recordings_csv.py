@@ -25,7 +25,7 @@ from classifier.reports.filters import ReportFilters
 from classifier.reports.results import CHUNK_SIZE, RecordingResult, recording_results
 from classifier.reports.sensitive import blur
 from ml import labels
-from surveys.models import Recording
+from surveys.models import Recording, Site
 
 COLUMNS = (
     "project", "site_code", "site_name", "latitude", "longitude", "survey_night", "recorded_at", "file_name",
@@ -52,15 +52,19 @@ def local_iso(moment: dt.datetime | None, tz) -> str:
     return moment.astimezone(tz).isoformat(timespec="seconds") if moment is not None else ""
 
 
-def rows_of(result: RecordingResult, *, blurred: bool) -> Iterator[list[str]]:
+def site_columns(site: Site, *, blurred: bool) -> list[str]:
+    """project ... longitude: the same for every row of a site, so built once per site and report."""
+    latitude, longitude = site.latitude, site.longitude
+    if blurred:
+        latitude, longitude = blur(latitude), blur(longitude)
+    return [site.project.name, site.code, site.name, number(latitude), number(longitude)]
+
+
+def rows_of(result: RecordingResult, *, site_columns: list[str]) -> Iterator[list[str]]:
     """The CSV rows of one recording, columns in COLUMNS order (lists, not dicts: 100,000 rows add up)."""
     recording, prediction, label = result.recording, result.prediction, result.label
-    site = recording.site
-    latitude, longitude = (
-        (blur(site.latitude), blur(site.longitude)) if blurred else (site.latitude, site.longitude)
-    )
     file_columns = [  # project ... time_expansion
-        site.project.name, site.code, site.name, number(latitude), number(longitude), result.night.isoformat(),
+        *site_columns, result.night.isoformat(),
         result.local_time.isoformat(timespec="seconds") if result.local_time else "", recording.original_name,
         number(recording.duration_s), number(recording.sample_rate_hz), number(recording.time_expansion),
     ]  # fmt: skip
@@ -71,7 +75,7 @@ def rows_of(result: RecordingResult, *, blurred: bool) -> Iterator[list[str]]:
     review_columns = [  # reviewed_call_type, reviewer, reviewed_at
         ";".join(label.reviewed_call_types),
         label.reviewer,
-        local_iso(label.reviewed_at, site.tz),
+        local_iso(label.reviewed_at, recording.site.tz) if label.reviewed_at else "",
     ]
     final_call_type = ";".join(label.call_types)
     if not result.species:
@@ -103,9 +107,12 @@ def recordings_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
+    sites: dict[int, list[str]] = {}
     for result in recording_results(recordings, filters=filters, pass_times=False, chunk_size=chunk_size):
-        blurred = result.recording.site.pk in blurred_site_ids
-        writer.writerows(rows_of(result, blurred=blurred))
+        site = result.recording.site
+        if site.pk not in sites:
+            sites[site.pk] = site_columns(site, blurred=site.pk in blurred_site_ids)
+        writer.writerows(rows_of(result, site_columns=sites[site.pk]))
         if buffer.tell() >= FLUSH_BYTES:
             yield buffer.getvalue()
             buffer.seek(0)

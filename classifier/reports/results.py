@@ -17,6 +17,10 @@ removed are dropped; a species the expert added that no pass supports counts as 
 the file. A buzz or social call outside any pass counts for its own species only. Where pass times are not
 needed (the recordings CSV), an unreviewed answer with one species takes its prediction's totals instead of
 reading its calls: every pass of such an analysis is that species' (a test checks the two ways agree).
+
+Speed (docs/benchmarks.md): the shown prediction's numbers come from the final-label query itself
+(`final_labels_with_predictions`), and the per-recording records are named tuples, which cost a quarter of
+a frozen dataclass to build; a 100,000-row report builds half a million of them.
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
 
-from classifier.final_labels import FinalLabel, final_labels
-from classifier.models import CallDetection, ModelVersion, Prediction
+from classifier.final_labels import FinalLabel, ShownPrediction, final_labels_with_predictions, id_in
+from classifier.models import CallDetection, ModelVersion
 from classifier.reports.filters import ReportFilters
 from ml import labels
 from surveys.models import NIGHT_BOUNDARY, Recording, Site
@@ -50,8 +53,7 @@ class Call(NamedTuple):
     start_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class RecordingRow:
+class RecordingRow(NamedTuple):
     """The columns of a recording the reports read (values, not a model instance: far cheaper per row)."""
 
     id: int
@@ -66,8 +68,7 @@ class RecordingRow:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionRow:
+class PredictionRow(NamedTuple):
     """The automatic answer: the prediction the final label was compared against."""
 
     id: int
@@ -84,16 +85,14 @@ class PredictionRow:
         """Species rows without reading calls, for an unreviewed answer naming one species (nearly every
         recording): then every pass, buzz and social call of the analysis is that species'. No pass times."""
         (species,) = self.species_present
-        bat = species != labels.NOISE
-        return (
-            SpeciesResult(species=species, auto=True, reviewed=False, final=True, passes=self.n_passes if bat else 0,
-                          pass_starts_s=(), feeding_buzzes=self.feeding_buzzes if bat else 0,
-                          social_calls=self.social_calls if bat else 0, auto_passes=self.n_passes if bat else 0),
-        )  # fmt: skip
+        if species == labels.NOISE:
+            return (SpeciesResult(species, True, False, True, 0, (), 0, 0, 0),)
+        # species, auto, reviewed, final, passes, pass_starts_s, feeding_buzzes, social_calls, auto_passes
+        return (SpeciesResult(species, True, False, True, self.n_passes, (), self.feeding_buzzes, self.social_calls,
+                              self.n_passes),)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class SpeciesResult:
+class SpeciesResult(NamedTuple):
     """One species of one recording: where it came from, and its passes under the final label."""
 
     species: str
@@ -107,8 +106,7 @@ class SpeciesResult:
     auto_passes: int  # passes the automatic answer alone gives it
 
 
-@dataclass(frozen=True, slots=True)
-class RecordingResult:
+class RecordingResult(NamedTuple):
     recording: RecordingRow
     prediction: PredictionRow | None
     label: FinalLabel
@@ -219,53 +217,31 @@ def species_results(
 
 _RECORDING_FIELDS = ("pk", "visit__site_id", "visit_id", "visit__night", "recorded_at", "original_name",
                      "duration_s", "sample_rate_hz", "time_expansion", "sha256")  # fmt: skip
-_PREDICTION_NUMBERS = ("pk", "analysis_id", "confidence", "model_version_id", "n_passes", "feeding_buzzes",
-                      "social_calls")  # fmt: skip
+# Read with the final labels, in ShownPrediction.values; call_type is the fallback of an empty call_types.
+_PREDICTION_FIELDS = ("analysis_id", "confidence", "model_version_id", "n_passes", "feeding_buzzes",
+                      "social_calls", "call_type")  # fmt: skip
 
 
-def _predictions(final: dict[int, FinalLabel], model_names: dict[int, str]) -> dict[int, PredictionRow]:
-    """The predictions the final labels were compared against (the shown ones), by id.
-
-    An unreviewed label *is* its prediction's species and call types (final_labels read them already), so
-    only the numbers are read here; the lists are read again only for labels an expert changed. JSON
-    decoding is a good part of the cost of a 100,000-row report.
-    """
-    ids = [label.prediction_id for label in final.values() if label.prediction_id]
-    if not ids:
-        return {}
-    lists = {label.prediction_id: (label.species_present, label.call_types)
-             for label in final.values() if label.prediction_id and label.source == "prediction"}  # fmt: skip
-    others = [pk for pk in ids if pk not in lists]
-    if others:
-        rows = Prediction.objects.filter(pk__in=others).order_by()
-        for pk, species, present, call_type, call_types in rows.values_list(
-            "pk", "species", "species_present", "call_type", "call_types"
-        ):
-            lists[pk] = (
-                tuple(present or ([species] if species else [])),
-                tuple(call_types or ([call_type] if call_type else [])),
-            )
-    numbers = Prediction.objects.filter(pk__in=ids).order_by().values_list(*_PREDICTION_NUMBERS)
-    return {
-        pk: PredictionRow(
-            id=pk,
-            analysis_id=analysis_id,
-            species_present=lists[pk][0],
-            call_types=lists[pk][1],
-            confidence=confidence,
-            model_version=model_names.get(model_version_id, ""),
-            n_passes=n_passes,
-            feeding_buzzes=buzzes,
-            social_calls=social,
-        )
-        for pk, analysis_id, confidence, model_version_id, n_passes, buzzes, social in numbers
-    }
+def _prediction_row(label: FinalLabel, shown: ShownPrediction, model_names: dict[int, str]) -> PredictionRow:
+    """The automatic answer from the shown prediction. Its lists are the label's own while no expert decided
+    (final_labels took them from the prediction); otherwise the prediction's, an empty call_types falling
+    back to its call_type."""
+    analysis_id, confidence, model_version_id, n_passes, buzzes, social, call_type = shown.values
+    if label.source == "prediction":
+        species_present, call_types = label.species_present, label.call_types
+    else:
+        species_present = shown.species_present
+        call_types = shown.call_types or ((call_type,) if call_type else ())
+    return PredictionRow(shown.pk, analysis_id, species_present, call_types, confidence,
+                         model_names.get(model_version_id, ""), n_passes, buzzes, social)  # fmt: skip
 
 
 def _calls(analysis_ids: list[int]) -> dict[int, list[Call]]:
     calls: dict[int, list[Call]] = defaultdict(list)
+    if not analysis_ids:
+        return calls
     rows = (
-        CallDetection.objects.filter(analysis_id__in=analysis_ids)
+        CallDetection.objects.filter(id_in(CallDetection, "analysis", analysis_ids))
         .filter(Q(pass_index__gte=0) | Q(call_type__in=(FEEDING_BUZZ, SOCIAL_CALL)))
         .order_by()
         .values_list("analysis_id", "pass_index", "species", "call_type", "start_s")
@@ -311,44 +287,37 @@ def recording_results(
     sites = Site.objects.select_related("project").in_bulk(list(site_ids))
     zones = {pk: site.tz for pk, site in sites.items()}
     model_names = dict(ModelVersion.objects.values_list("pk", "name"))
+    confidence_matters = filters.min_confidence is not None  # else every recording is kept
     rows = (
         selected.order_by("visit__site__code", "visit__site_id", "recorded_at", "original_name", "pk")
         .values_list(*_RECORDING_FIELDS)
         .iterator(chunk_size=chunk_size)
     )
     for chunk in _chunks(rows, chunk_size):
-        final = final_labels([row[0] for row in chunk])
-        predictions = _predictions(final, model_names)
-        shown = {pk: predictions.get(label.prediction_id) for pk, label in final.items()}
-        calls = _calls([p.analysis_id for pk, p in shown.items() if _needs_calls(final[pk], p, pass_times)])
+        final, predicted = final_labels_with_predictions([row[0] for row in chunk],
+                                                         prediction_fields=_PREDICTION_FIELDS)  # fmt: skip
+        shown = {pk: _prediction_row(final[pk], p, model_names) for pk, p in predicted.items()}
+        counted = {pk for pk, p in shown.items() if _needs_calls(final[pk], p, pass_times)}  # from their calls
+        calls = _calls([shown[pk].analysis_id for pk in counted])
         for pk, site_id, visit_id, night, recorded_at, name, duration_s, rate_hz, expansion, sha256 in chunk:
             label = final[pk]
-            prediction = shown[pk]
-            if not filters.keeps(source=label.source, prediction=prediction):
+            prediction = shown.get(pk)
+            if confidence_matters and not filters.keeps(source=label.source, prediction=prediction):
                 continue
-            if prediction is not None and not _needs_calls(label, prediction, pass_times):
-                species = prediction.species_results()
+            if prediction is None:
+                species = species_results((), auto=(), label=label)
+            elif pk in counted:
+                species = species_results(calls.get(prediction.analysis_id, ()), auto=prediction.species_present,
+                                          label=label)  # fmt: skip
             else:
-                species = species_results(calls.get(prediction.analysis_id, ()) if prediction else (),
-                                          auto=prediction.species_present if prediction else (), label=label)  # fmt: skip
-            site = sites[site_id]
+                species = prediction.species_results()
             local = recorded_at.astimezone(zones[site_id]) if recorded_at else None
             yield RecordingResult(
-                recording=RecordingRow(
-                    id=pk,
-                    site=site,
-                    visit_id=visit_id,
-                    visit_night=night,
-                    recorded_at=recorded_at,
-                    original_name=name,
-                    duration_s=duration_s,
-                    sample_rate_hz=rate_hz,
-                    time_expansion=expansion,
-                    sha256=sha256,
-                ),  # fmt: skip
-                prediction=prediction,
-                label=label,
-                species=species,
-                local_time=local,
-                night=survey_night(local, night),
-            )
+                RecordingRow(pk, sites[site_id], visit_id, night, recorded_at, name, duration_s, rate_hz, expansion,
+                             sha256),
+                prediction,
+                label,
+                species,
+                local,
+                survey_night(local, night),
+            )  # fmt: skip
