@@ -48,6 +48,7 @@ from django.utils import timezone
 from classifier import model_cache
 from classifier.models import JobState, ModelVersion, TrainingRun, XenoCantoImport, XenoCantoRecording
 from classifier.services import model_version_activate, model_version_register, recordings_reanalyse
+from classifier.storage_files import library_file_fetch
 from ml import labels
 from ml.dataset import DatasetFile, read_dataset, write_dataset
 from ml.xenocanto import LICENCE_CODES
@@ -293,11 +294,12 @@ def _xeno_canto_dataset(run: TrainingRun, folder: Path, heartbeat: Callable[[], 
     for row in rows.iterator():
         heartbeat()
         source = library / row.path
-        if not source.is_file():
+        target = folder / row.path
+        if source.is_file():
+            _link_or_copy(source, target)
+        elif not library_file_fetch(relative_path=row.path, target=target):  # imported on another host
             missing.append(row.xc_id)
             continue
-        target = folder / row.path
-        _link_or_copy(source, target)
         files.append(DatasetFile(
             path=target, species=row.species, call_types=tuple(row.call_types), time_expansion=1.0,
             source=f"Xeno-Canto: {row.attribution}", licence=row.licence,

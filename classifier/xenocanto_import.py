@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from classifier.models import JobState, XenoCantoImport, XenoCantoRecording
+from classifier.storage_files import library_file_publish
 from classifier.training import JobMonitor, job_cancel, job_claim, xeno_canto_library_dir
 from ml.xenocanto import (
     DEFAULT_BASE_URL,
@@ -118,6 +119,7 @@ def xenocanto_recording_store(
             "raw": dict(record.raw),
         },
     )
+    library_file_publish(library=xeno_canto_library_dir(), relative_path=item.relative_path)
     return row
 
 

@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from batsite.celery import app
@@ -249,6 +251,28 @@ def test_xeno_canto_data_keeps_only_the_allowed_licences(tmp_path: Path) -> None
     assert data.label_set == (PIP, NOC, "noise")
     assert {f.name for f in (tmp_path / "data" / "xeno_canto" / "audio").iterdir()} == {"XC1.wav", "XC3.wav",
                                                                                       "XC4.wav", "XC5.wav"}  # fmt: skip
+
+
+def test_xeno_canto_files_imported_on_another_host_come_from_media_storage(tmp_path: Path) -> None:
+    _library_recording("XC1", species=PIP, licence="CC-BY-4.0", code="by", seed=1)
+    elsewhere = _library_recording("XC2", species=PIP, licence="CC-BY-4.0", code="by", seed=2)
+    lost = _library_recording("XC3", species=NOC, licence="CC-BY-4.0", code="by", seed=3)
+    _library_recording("XC4", species=NOC, licence="CC-BY-4.0", code="by", seed=4)
+    _library_recording("XC5", species=NOC, licence="CC-BY-4.0", code="by", seed=5)
+    library = training.xeno_canto_library_dir()
+    sent = (library / elsewhere.path).read_bytes()
+    default_storage.save(f"xeno-canto/{elsewhere.path}", ContentFile(sent))
+    (library / elsewhere.path).unlink()  # this host's library lacks it: it was imported on another host
+    (library / lost.path).unlink()  # and this one is nowhere
+    run = _queued_run(use_xeno_canto=True, use_synthetic=False)
+
+    data = training.training_data_build(run=run, folder=tmp_path / "data")
+
+    audio = tmp_path / "data" / "xeno_canto" / "audio"
+    assert {f.name for f in audio.iterdir()} == {"XC1.wav", "XC2.wav", "XC4.wav", "XC5.wav"}
+    assert (audio / "XC2.wav").read_bytes() == sent
+    assert data.summary["xeno_canto"]["files"] == 4
+    assert data.summary["xeno_canto"]["missing_files"] == ["XC3"]
 
 
 def test_data_with_nothing_in_it_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from classifier import xenocanto_import
@@ -50,6 +51,19 @@ def test_an_import_stores_every_recording_with_licence_and_attribution(xc: FakeX
                                               "Austronomus australis": 1}  # fmt: skip
     assert job.summary["licences"] == {"CC-BY-NC-SA-4.0": 2, "CC-BY-NC-ND-4.0": 2}
     assert len(read_dataset(settings.XENO_CANTO_DIR)) == 4
+
+
+def test_every_imported_file_is_copied_to_media_storage_for_workers_on_other_hosts(xc: FakeXenoCanto,
+                                                                                     settings) -> None:
+    xc.serve(v3_records())
+
+    _run()
+
+    rows = list(XenoCantoRecording.objects.all())
+    assert len(rows) == 4
+    for row in rows:
+        stored = default_storage.open(f"xeno-canto/{row.path}", "rb").read()
+        assert stored == (settings.XENO_CANTO_DIR / row.path).read_bytes()
 
 
 def test_the_licence_filter_of_the_job_is_applied(xc: FakeXenoCanto) -> None:
