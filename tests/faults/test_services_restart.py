@@ -61,7 +61,9 @@ def test_a_redis_restart_in_the_middle_of_a_night_loses_no_recording(faults: Fau
 
 
 def test_a_postgresql_restart_in_the_middle_of_a_night_loses_no_recording(faults: FaultSite) -> None:
-    recordings, worker = _night(faults, recordings=5, store_delay_s=3.0)
+    # Each first attempt holds 8 s before storing: PostgreSQL must be down before the second one stores,
+    # even when a busy machine delays this process's look at the worker's log by seconds.
+    recordings, worker = _night(faults, recordings=4, store_delay_s=8.0)
     faults.wait_until(lambda: len(_claims_held(worker)) >= 2, timeout_s=180, every_s=0.05,
                       what="the second analysis of the night to hold its claim")  # fmt: skip
 
