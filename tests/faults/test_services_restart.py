@@ -75,8 +75,11 @@ def test_a_postgresql_restart_in_the_middle_of_a_night_loses_no_recording(faults
     faults.wait_until(lambda: all_analysed(faults, recordings), timeout_s=NIGHT_TIMEOUT_S,
                       what="every recording analysed after the PostgreSQL restart")  # fmt: skip
     results = assert_each_recording_analysed_once(faults, recordings)
-    # The analysis whose store hit the dead connection was finished by its own retry, which took its
-    # claim back (attempt 2), not left for the sweep.
+    # The analysis held across the outage is stored once, by its first claim or, when its store met the
+    # dead connection, by its own retry taking that claim back (attempt 2) rather than by the sweep. Which
+    # of the two happens depends on when the worker's log line reaches this process (CI saw both).
     [interrupted] = [r for r in results.values() if r["analysis"] == in_flight]
-    assert (claim, interrupted["attempts"]) == (1, 2)
-    assert re.search(rf"Retry in \d+s: AnalysisInterrupted\('analysis {in_flight}:", worker.log.read_text())
+    assert claim == 1 and interrupted["attempts"] in (1, 2)
+    if interrupted["attempts"] == 2:
+        log = worker.log.read_text()
+        assert re.search(rf"Retry in \d+s: AnalysisInterrupted\('analysis {in_flight}:", log)
