@@ -33,20 +33,9 @@ usage() {
 case "$1" in -h | --help) usage ;; -*) die "unknown option $1 (usage: scripts/backup.sh DEST_DIR)" ;; esac
 DEST=$1
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-# The app's python: $PYTHON, else the project's virtualenv, else the one on PATH (the Docker image).
-if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
-elif [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python
-elif command -v python >/dev/null 2>&1; then PY=python
-elif command -v python3 >/dev/null 2>&1; then PY=python3
-else die "no python found: set PYTHON to the python of Batsite's virtualenv"
-fi
-export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-batsite.settings}
-# Settings refuse the built-in development secret when DEBUG is off; a backup signs nothing, so any other
-# key will do when the environment has none (make run keeps its key in var/secret_key, not in the env).
-export SECRET_KEY=${SECRET_KEY:-backup-script-signs-nothing-any-key-will-do}
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-command -v tar >/dev/null 2>&1 || die "tar not found (Debian package tar)"
+# shellcheck source=scripts/ops_env.sh
+. "$(dirname "$0")/ops_env.sh"
+ops_env backup
 
 if [ -e "$DEST" ] && [ ! -d "$DEST" ]; then
     die "$DEST exists and is not a folder"

@@ -43,19 +43,10 @@ SRC=$(cd "$SRC" && pwd)
 [ -f "$SRC/manifest.json" ] || die "$SRC has no manifest.json: not a backup made by scripts/backup.sh, or \
 one that did not finish"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
-elif [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python
-elif command -v python >/dev/null 2>&1; then PY=python
-elif command -v python3 >/dev/null 2>&1; then PY=python3
-else die "no python found: set PYTHON to the python of Batsite's virtualenv"
-fi
-export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-batsite.settings}
-# A restore signs nothing; settings only need some key that is not the built-in development one.
-export SECRET_KEY=${SECRET_KEY:-restore-script-signs-nothing-any-key-will-do}
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# shellcheck source=scripts/ops_env.sh
+. "$(dirname "$0")/ops_env.sh"
+ops_env restore
 export BATSITE_RESTORE_FORCE=$FORCE BATSITE_RESTORE_VERIFY=$VERIFY
-command -v tar >/dev/null 2>&1 || die "tar not found (Debian package tar)"
 cd "$ROOT"
 
 # --- 1-3. check the backup and the target, restore the database --------------------------------------------
