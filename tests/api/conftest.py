@@ -21,13 +21,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from classifier import model_cache
 from classifier.models import ModelVersion
 from ml.infer import Analysis, CallResult, PassResult
 from ml.labels import DEFAULT_LABEL_SET
-from surveys.models import Role
+from surveys.models import Recording, Role
 from surveys.tokens import api_token_create
 from tests.factories import SiteFactory, UserFactory, VisitFactory, member
 
@@ -71,6 +72,27 @@ def wav_bytes(*, sample_rate_hz: int = 384_000, duration_s: float = 0.02, seed: 
     buffer = io.BytesIO()
     sf.write(buffer, samples.astype(np.float32), sample_rate_hz, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+def upload_file(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def stored_files(media_root: Path) -> set[str]:
+    """Names of the recording files in media, relative to it (as `Recording.file` holds them)."""
+    folder = media_root / "recordings"
+    return (
+        {str(p.relative_to(media_root)) for p in folder.rglob("*") if p.is_file()}
+        if folder.exists()
+        else set()
+    )
+
+
+def assert_nothing_half_saved(media_root: Path) -> None:
+    """Every stored file has its row and every row its file; nothing is left in the staging folder."""
+    assert stored_files(media_root) == set(Recording.objects.values_list("file", flat=True))
+    staging = media_root / ".staging"
+    assert not staging.exists() or not any(staging.rglob("*"))
 
 
 def sha256(content: bytes) -> str:

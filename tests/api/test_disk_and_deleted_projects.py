@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from surveys.models import Recording, Role
-from tests.api.conftest import assert_error, sha256, wav_bytes
+from tests.api.conftest import (
+    assert_error,
+    assert_nothing_half_saved,
+    sha256,
+    upload_file,
+    wav_bytes,
+)
 from tests.factories import RecordingFactory, member
 
 pytestmark = pytest.mark.django_db
-
-
-def _file(name: str, content: bytes) -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
-
-
-def _stored(media_root) -> set[str]:
-    folder = media_root / "recordings"
-    return (
-        {str(p.relative_to(media_root)) for p in folder.rglob("*") if p.is_file()}
-        if folder.exists()
-        else set()
-    )
-
-
-def _nothing_half_saved(media_root) -> None:
-    assert _stored(media_root) == set(Recording.objects.values_list("file", flat=True))
-    staging = media_root / ".staging"
-    assert not staging.exists() or not any(staging.rglob("*"))
 
 
 # ------------------------------------------------------------------------------------------------ a full disk
@@ -43,26 +29,26 @@ def test_upload_is_refused_with_507_and_the_reason_when_the_disk_is_almost_full(
 
     response = api.post_form(
         f"/visits/{visit.pk}/recordings",
-        {"files": [_file("a.wav", wav_bytes()), _file("b.wav", wav_bytes())]},
+        {"files": [upload_file("a.wav", wav_bytes()), upload_file("b.wav", wav_bytes())]},
     )
 
     message = assert_error(response, 507, "insufficient_storage", "files")["message"]
     assert "disk is almost full" in message and "nothing was stored" in message
     assert not Recording.objects.exists()
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_the_same_upload_is_stored_once_the_disk_has_room_again(api, visit, settings, media_root):
     content = wav_bytes()
     settings.DISK_FREE_MARGIN_MB = 10**9
-    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", content)]})
+    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", content)]})
     settings.DISK_FREE_MARGIN_MB = 0
 
-    body = api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", content)]}).json()
+    body = api.post_form(f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", content)]}).json()
 
     assert body["accepted"] == 1
     assert Recording.objects.get().sha256 == sha256(content)
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 # ------------------------------------------------------------------------------------------ a deleted project
@@ -101,8 +87,8 @@ def test_an_api_upload_to_a_deleted_projects_visit_gets_404_and_stores_nothing(
 ):
     _delete_on_the_page(project)
 
-    response = api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", wav_bytes())]})
+    response = api.post_form(f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", wav_bytes())]})
 
     assert_error(response, 404, "not_found")
     assert not Recording.objects.exists()
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)

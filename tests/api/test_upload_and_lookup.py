@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from surveys.models import Recording, RecordingStatus
-from tests.api.conftest import API, assert_error, sha256, wav_bytes
+from tests.api.conftest import (
+    API,
+    assert_error,
+    assert_nothing_half_saved,
+    sha256,
+    upload_file,
+    wav_bytes,
+)
 from tests.factories import RecordingFactory, VisitFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _file(name: str, content: bytes) -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
-
-
-def _stored(media_root) -> set[str]:
-    folder = media_root / "recordings"
-    return (
-        {str(p.relative_to(media_root)) for p in folder.rglob("*") if p.is_file()}
-        if folder.exists()
-        else set()
-    )
-
-
-def _nothing_half_saved(media_root) -> None:
-    assert _stored(media_root) == set(Recording.objects.values_list("file", flat=True))
 
 
 # --------------------------------------------------------------------------------------------- lookup
@@ -71,7 +60,8 @@ def test_outsider_lookup_gets_404(outsider_api, project):
 def test_upload_stores_each_file_and_answers_per_file(api, visit, fieldworker, media_root):
     first, second = wav_bytes(), wav_bytes()
     response = api.post_form(
-        f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", first), _file("b.wav", second)]}
+        f"/visits/{visit.pk}/recordings",
+        {"files": [upload_file("a.wav", first), upload_file("b.wav", second)]},
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -81,20 +71,26 @@ def test_upload_stores_each_file_and_answers_per_file(api, visit, fieldworker, m
     assert {r.sha256 for r in recordings} == {sha256(first), sha256(second)}
     assert {r.uploaded_by for r in recordings} == {fieldworker}
     assert {r.visit_id for r in recordings} == {visit.pk}
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_upload_of_a_file_the_project_holds_is_a_duplicate_and_not_stored_again(api, visit, media_root):
     content = wav_bytes()
-    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", content)]})
-    body = api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("copy.wav", content)]}).json()
+    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", content)]})
+    body = api.post_form(
+        f"/visits/{visit.pk}/recordings", {"files": [upload_file("copy.wav", content)]}
+    ).json()
     assert [f["status"] for f in body["files"]] == ["duplicate"]
     assert Recording.objects.count() == 1
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_upload_rejects_what_the_web_upload_rejects_with_its_reason(api, visit, media_root):
-    files = [_file("notes.txt", b"hello"), _file("fake.wav", b"ID3 this is an mp3"), _file("call.wac", b"x")]
+    files = [
+        upload_file("notes.txt", b"hello"),
+        upload_file("fake.wav", b"ID3 this is an mp3"),
+        upload_file("call.wac", b"x"),
+    ]
     body = api.post_form(f"/visits/{visit.pk}/recordings", {"files": files}).json()
     assert body["rejected"] == 3 and body["accepted"] == 0
     messages = {f["name"]: f["message"] for f in body["files"]}
@@ -102,7 +98,7 @@ def test_upload_rejects_what_the_web_upload_rejects_with_its_reason(api, visit, 
     assert "MP3" in messages["fake.wav"]
     assert "Wildlife Acoustics" in messages["call.wac"]
     assert not Recording.objects.exists()
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_a_file_whose_hash_differs_from_the_one_sent_is_rejected_and_not_stored(api, visit, media_root):
@@ -112,7 +108,7 @@ def test_a_file_whose_hash_differs_from_the_one_sent_is_rejected_and_not_stored(
     response = api.post_form(
         f"/visits/{visit.pk}/recordings",
         {
-            "files": [_file("cut.wav", cut_off), _file("good.wav", good)],
+            "files": [upload_file("cut.wav", cut_off), upload_file("good.wav", good)],
             "sha256": [sha256(whole), sha256(good)],
         },
     )
@@ -121,11 +117,11 @@ def test_a_file_whose_hash_differs_from_the_one_sent_is_rejected_and_not_stored(
     assert statuses == {"cut.wav": "rejected", "good.wav": "accepted"}
     assert "did not arrive whole" in next(f["message"] for f in body["files"] if f["name"] == "cut.wav")
     assert list(Recording.objects.values_list("sha256", flat=True)) == [sha256(good)]
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_upload_with_a_hash_count_that_does_not_match_the_files_gets_422(api, visit):
-    data = {"files": [_file("a.wav", wav_bytes())], "sha256": ["a" * 64, "b" * 64]}
+    data = {"files": [upload_file("a.wav", wav_bytes())], "sha256": ["a" * 64, "b" * 64]}
     assert_error(api.post_form(f"/visits/{visit.pk}/recordings", data), 422, "invalid", "sha256")
     assert not Recording.objects.exists()
 
@@ -136,35 +132,35 @@ def test_upload_without_files_gets_422(api, visit):
 
 def test_outsider_upload_gets_404_and_stores_nothing(outsider_api, visit, media_root):
     response = outsider_api.post_form(
-        f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", wav_bytes())]}
+        f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", wav_bytes())]}
     )
     assert_error(response, 404, "not_found")
     assert not Recording.objects.exists()
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_upload_with_a_bad_token_gets_401_and_stores_nothing(client, visit, media_root):
     response = client.post(
-        f"{API}/visits/{visit.pk}/recordings", {"files": [_file("a.wav", wav_bytes())]},
+        f"{API}/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", wav_bytes())]},
         headers={"Authorization": "Bearer bst_wrong"},
     )  # fmt: skip
     assert_error(response, 401, "unauthorized")
     assert not Recording.objects.exists()
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_upload_over_the_size_limit_is_rejected_per_file(api, visit, settings, media_root):
     settings.MAX_UPLOAD_MB = 1
     body = api.post_form(
-        f"/visits/{visit.pk}/recordings", {"files": [_file("big.wav", wav_bytes(duration_s=2.0))]}
+        f"/visits/{visit.pk}/recordings", {"files": [upload_file("big.wav", wav_bytes(duration_s=2.0))]}
     ).json()
     assert body["files"][0]["status"] == "rejected"
     assert "larger than the upload limit" in body["files"][0]["message"]
-    _nothing_half_saved(media_root)
+    assert_nothing_half_saved(media_root)
 
 
 def test_visit_recordings_lists_uploads_with_their_state(api, visit):
-    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [_file("a.wav", wav_bytes())]})
+    api.post_form(f"/visits/{visit.pk}/recordings", {"files": [upload_file("a.wav", wav_bytes())]})
     body = api.get(f"/visits/{visit.pk}/recordings").json()
     assert body["count"] == 1
     item = body["items"][0]
