@@ -18,7 +18,6 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 from django.urls import reverse
@@ -29,6 +28,7 @@ from classifier.playback import SLOWDOWN
 from ml.labels import BAT, group_of
 from surveys.models import Recording, Role
 from tests.factories import SiteFactory, VisitFactory, member
+from tests.synthetic_audio import one_bat_wav
 
 PIP = "Pipistrellus pipistrellus"
 NOC = "Nyctalus noctula"
@@ -45,17 +45,7 @@ AUDIO_TIMEOUT_MS = 60_000
 
 def _one_bat_file(path: Path, species: str, *, seed: int) -> Path:
     """DURATION_S at 384 kHz with one `species` bat flying past at a fifth of its detection distance."""
-    from ml.synth import EASY, BatPass, RecordingSpec, synthesise_recording
-    from ml.synth_species import parameters_for
-
-    bat = BatPass(
-        species=species, individual=0, closest_time_s=DURATION_S / 2,
-        closest_distance_m=parameters_for(species).detection_distance_m / 5, speed_m_s=6.0,
-        window_s=(0.0, DURATION_S), feeding_buzz=False, social_calls=False,
-    )  # fmt: skip
-    spec = RecordingSpec(duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ, bats=(bat,), difficulty=EASY)
-    samples, rate_hz, _events = synthesise_recording(spec, np.random.default_rng(seed))
-    sf.write(path, samples, rate_hz, subtype="PCM_16")
+    path.write_bytes(one_bat_wav(species, seed=seed, duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ))
     return path
 
 

@@ -17,7 +17,6 @@ one); it starts these actions, then watches the tables with psycopg. Each action
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import sys
 from pathlib import Path
@@ -48,21 +47,13 @@ def write_model(path: Path) -> dict[str, object]:
     return {"path": str(path)}
 
 
+
 def _wav(seed: int) -> bytes:
-    import numpy as np
-    import soundfile as sf
+    from tests.synthetic_audio import one_bat_wav
 
-    from ml.synth import EASY, BatPass, RecordingSpec, synthesise_recording
-
-    bat = BatPass(
-        species=SPECIES, individual=0, closest_time_s=DURATION_S / 2, closest_distance_m=3.0, speed_m_s=6.0,
-        window_s=(0.0, DURATION_S), feeding_buzz=False, social_calls=False,
-    )  # fmt: skip
-    spec = RecordingSpec(duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ, bats=(bat,), difficulty=EASY)
-    samples, rate_hz, _events = synthesise_recording(spec, np.random.default_rng(seed))
-    out = io.BytesIO()
-    sf.write(out, samples, rate_hz, format="WAV", subtype="PCM_16")
-    return out.getvalue()
+    return one_bat_wav(
+        SPECIES, seed=seed, duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ, distance_m=3.0
+    )
 
 
 def _visit():

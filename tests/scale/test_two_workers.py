@@ -14,13 +14,10 @@ their own with a MEDIA_ROOT, var folder and TMPDIR that hold none of the media; 
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -30,6 +27,7 @@ from classifier.models import Analysis, AnalysisState, ModelVersion, RenderedIma
 from surveys.models import Recording, RecordingStatus, Role
 from tests.factories import SiteFactory, VisitFactory, member
 from tests.scale.conftest import S3Server, Worker, wait_ready
+from tests.synthetic_audio import one_bat_wav
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,23 +39,6 @@ ANALYSE_TASK = "classifier.tasks.analyse_recording"
 INGEST_TASK = "surveys.tasks.ingest_recording"
 TRAINING_SWEEP_TASK = "classifier.tasks.train_sweep_stale_jobs"
 WORK_TIMEOUT_S = 240.0  # two workers import torch on a busy two-core machine before their first analysis
-
-
-def _bat_wav(species: str, seed: int) -> bytes:
-    """DURATION_S at 384 kHz with one bat flying past (ml.synth), as WAV bytes."""
-    from ml.synth import EASY, BatPass, RecordingSpec, synthesise_recording
-    from ml.synth_species import parameters_for
-
-    bat = BatPass(
-        species=species, individual=0, closest_time_s=DURATION_S / 2,
-        closest_distance_m=parameters_for(species).detection_distance_m / 5, speed_m_s=6.0,
-        window_s=(0.0, DURATION_S), feeding_buzz=False, social_calls=False,
-    )  # fmt: skip
-    spec = RecordingSpec(duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ, bats=(bat,), difficulty=EASY)
-    samples, rate_hz, _events = synthesise_recording(spec, np.random.default_rng(seed))
-    out = io.BytesIO()
-    sf.write(out, samples, rate_hz, format="WAV", subtype="PCM_16")
-    return out.getvalue()
 
 
 def _untrained_checkpoint(path: Path) -> Path:
@@ -123,7 +104,9 @@ def test_two_workers_without_shared_disk_ingest_and_analyse_uploads_through_obje
     visit = VisitFactory(site=SiteFactory(code="KR01", time_zone="Europe/Amsterdam"))
     client.force_login(member(visit.site.project, Role.FIELDWORKER))
     wavs = {
-        f"KR01_20250612_23{minute:02d}00.wav": _bat_wav(SPECIES[minute % 2], seed=minute)
+        f"KR01_20250612_23{minute:02d}00.wav": one_bat_wav(
+            SPECIES[minute % 2], seed=minute, duration_s=DURATION_S, sample_rate_hz=SAMPLE_RATE_HZ
+        )
         for minute in range(N_RECORDINGS)
     }
     for worker in workers:
