@@ -43,7 +43,9 @@ def _claims_held(worker: CeleryProcess) -> list[tuple[int, int]]:
 
 
 def test_a_redis_restart_in_the_middle_of_a_night_loses_no_recording(faults: FaultSite) -> None:
-    recordings, _worker = _night(faults, recordings=8, store_delay_s=1.0)
+    # 4 s per first store: the night cannot finish while this process is still waiting for the worker to
+    # answer its ping (a quiet machine once analysed all 8 before the first look at 1 s per store).
+    recordings, _worker = _night(faults, recordings=8, store_delay_s=4.0)
     faults.wait_until(lambda: analyses_by_state(faults, recordings).get("done", 0) >= 2, timeout_s=180,
                       what="the first analyses of the night")  # fmt: skip
 
