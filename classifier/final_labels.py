@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -97,6 +97,14 @@ class ShownPrediction(NamedTuple):
     species_present: tuple[str, ...]  # dominant first; (species,) when the list is empty
     call_types: tuple[str, ...]  # main first, as stored
     values: tuple  # the further columns asked of `final_labels_with_predictions`, in that order
+
+    @classmethod
+    def of(cls, prediction: Prediction) -> ShownPrediction:
+        """From a Prediction a page has already read (as the shown one, by classifier.selectors' rule)."""
+        species = tuple(prediction.species_present or ())
+        if not species and prediction.species:
+            species = (prediction.species,)
+        return cls(prediction.pk, species, tuple(prediction.call_types or ()), ())
 
 
 def id_in(model: type[models.Model], field: str, ids: Sequence[int]) -> RawSQL:
@@ -228,27 +236,51 @@ def _shown_predictions(
     return {recording_id: shown for recording_id, (_active, shown) in best.items()}
 
 
-def final_labels(recording_ids: Iterable[int]) -> dict[int, FinalLabel]:
+class _Lookup:
+    """Sentinel default of `active_model_id=`: look the active model up."""
+
+
+_LOOKUP = _Lookup()
+
+
+def final_labels(
+    recording_ids: Iterable[int],
+    *,
+    active_model_id: int | None | _Lookup = _LOOKUP,
+    shown_predictions: Mapping[int, ShownPrediction] | None = None,
+) -> dict[int, FinalLabel]:
     """Final labels of many recordings at once (three queries per batch of ids). Unknown ids map to a
-    label with source "none"."""
-    return final_labels_with_predictions(recording_ids)[0]
+    label with source "none". A page that has read the active model passes its id (None: no model is
+    active) and saves the lookup; one that has read the shown predictions passes them (by recording id;
+    a recording missing there has none) and saves their query."""
+    return final_labels_with_predictions(
+        recording_ids, active_model_id=active_model_id, shown_predictions=shown_predictions
+    )[0]
 
 
 def final_labels_with_predictions(
-    recording_ids: Iterable[int], *, prediction_fields: Sequence[str] = ()
+    recording_ids: Iterable[int],
+    *,
+    prediction_fields: Sequence[str] = (),
+    active_model_id: int | None | _Lookup = _LOOKUP,
+    shown_predictions: Mapping[int, ShownPrediction] | None = None,
 ) -> tuple[dict[int, FinalLabel], dict[int, ShownPrediction]]:
     """Final labels, and the shown prediction of each recording that has one (by recording id) with the
     values of `prediction_fields` (Prediction field names): reports read both in the same three queries."""
     ids = list(dict.fromkeys(int(pk) for pk in recording_ids))
     if not ids:
         return {}, {}
-    active = ModelVersion.objects.active()
-    active_id = active.pk if active else None
+    if shown_predictions is None and isinstance(active_model_id, _Lookup):
+        active_model_id = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    active_id = active_model_id
     result: dict[int, FinalLabel] = {}
     shown: dict[int, ShownPrediction] = {}
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
-        predictions = _shown_predictions(chunk, active_id, prediction_fields)
+        if shown_predictions is not None:
+            predictions = {pk: shown_predictions[pk] for pk in chunk if pk in shown_predictions}
+        else:
+            predictions = _shown_predictions(chunk, active_id, prediction_fields)
         shown.update(predictions)
         open_rounds = dict(
             DoubleReviewItem.objects.filter(id_in(DoubleReviewItem, "recording", chunk),

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from batsite.widgets import PlainSelect
 from classifier import selectors
 from classifier.templatetags.classifier_format import CALL_TYPE_NAMES, species_name
 
@@ -28,12 +29,17 @@ STATUS_CHOICES = [
 
 
 class RecordingFilterForm(forms.Form):
-    species = forms.ChoiceField(label=_("Species"), required=False)
+    species = forms.ChoiceField(label=_("Species"), required=False, widget=PlainSelect)
     call_type = forms.ChoiceField(
-        label=_("Call type"), required=False, choices=[("", _("any call type")), *CALL_TYPE_NAMES.items()]
+        label=_("Call type"),
+        required=False,
+        choices=[("", _("any call type")), *CALL_TYPE_NAMES.items()],
+        widget=PlainSelect,
     )
-    confidence = forms.ChoiceField(label=_("Confidence"), required=False, choices=CONFIDENCE_CHOICES)
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=STATUS_CHOICES)
+    confidence = forms.ChoiceField(
+        label=_("Confidence"), required=False, choices=CONFIDENCE_CHOICES, widget=PlainSelect
+    )
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=STATUS_CHOICES, widget=PlainSelect)
 
     def __init__(self, data, *, species_choices: Sequence[str]) -> None:
         super().__init__(data)

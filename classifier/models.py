@@ -19,6 +19,11 @@ class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
     def active(self) -> ModelVersion | None:
         return self.filter(is_active=True).first()
 
+    def active_summary(self) -> ModelVersion | None:
+        """The active model with only what pages show of it (id, name, dates): a real model's metrics and
+        data manifest are JSON of hundreds of kilobytes, decoded on every read."""
+        return self.filter(is_active=True).only("pk", "name", "is_active", "created_at").first()
+
 
 class ModelVersion(models.Model):
     """A trained classifier: a self-describing checkpoint file plus this row."""

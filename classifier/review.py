@@ -805,10 +805,11 @@ class ReviewCell:
     own: LabelDecision | None
 
 
-def review_cells(recording_ids: Iterable[int], user) -> dict[int, ReviewCell]:
-    """Review columns for a page of recordings: final labels (batched) plus one query for the user's own."""
+def review_cells(recording_ids: Iterable[int], user, **final_label_options) -> dict[int, ReviewCell]:
+    """Review columns for a page of recordings: final labels (batched) plus one query for the user's own.
+    `final_label_options` go to `final_labels` (the active model's id, when the caller read it)."""
     ids = list(recording_ids)
-    finals = final_labels(ids)
+    finals = final_labels(ids, **final_label_options)
     own: dict[int, LabelDecision] = {}
     if getattr(user, "is_authenticated", False):
         for decision in LabelDecision.objects.filter(recording_id__in=ids, reviewer=user).order_by("decided_at", "pk"):

@@ -66,6 +66,7 @@ class VisitProgress:
     analysis_failed: int
     not_queued: int  # ingested, but no analysis by the active model (none active, or queueing failed)
     model_version: ModelVersion | None
+    outside_night: int = 0  # recordings stamped outside the night (noon to noon, site time)
 
     @property
     def failed(self) -> int:
@@ -116,7 +117,7 @@ ACTIVE_MODEL = _Lookup()
 
 def _model_version(model_version: ModelVersion | None | _Lookup) -> ModelVersion | None:
     # A page that shows progress and table together passes the one it read, instead of three lookups.
-    return ModelVersion.objects.active() if isinstance(model_version, _Lookup) else model_version
+    return ModelVersion.objects.active_summary() if isinstance(model_version, _Lookup) else model_version
 
 
 def visit_progress(
@@ -124,9 +125,16 @@ def visit_progress(
 ) -> VisitProgress:
     """Counts for the night's progress bar: two aggregate queries, cheap enough to poll every 2 s."""
     model_version = _model_version(model_version)
-    statuses = dict(
-        visit.recordings.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-    )
+    statuses: dict[str, int] = {}
+    outside_night = 0
+    for status, n, outside in (
+        visit.recordings.order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"), outside=Count("pk", filter=Q(outside_night=True)))
+        .values_list("status", "n", "outside")
+    ):
+        statuses[status] = n
+        outside_night += outside
     states: dict[str, int] = {}
     if model_version is not None:
         states = dict(
@@ -152,6 +160,7 @@ def visit_progress(
         analysis_failed=states.get(AnalysisState.FAILED, 0),
         not_queued=max(0, ingested - sum(states.values())),
         model_version=model_version,
+        outside_night=outside_night,
     )
 
 
@@ -271,7 +280,7 @@ class RecordingRow:
 
     recording: Recording
     prediction: Prediction | None  # the shown one (see module docstring)
-    analysis: Analysis | None  # the active model's analysis, whatever its state
+    analysis: Analysis | None  # the active model's analysis when it failed (its error, the retry button)
     state: str  # uploaded, unusable, failed, not_queued, queued, running, done, analysis_failed
     active_model_id: int | None
 
@@ -299,56 +308,57 @@ class RecordingRow:
 
 
 def _row_state(
-    recording: Recording,
-    analysis: Analysis | None,
-    prediction: Prediction | None,
-    model_version: ModelVersion | None,
+    recording: Recording, active_state: str | None, *, has_prediction: bool, model_active: bool
 ) -> str:
+    """`active_state`: the state of the active model's analysis (None: not analysed by it, or none active)."""
     if recording.status == RecordingStatus.UPLOADED:
         return "uploaded"
     if recording.status == RecordingStatus.UNUSABLE:
         return "unusable"
     if recording.status == RecordingStatus.FAILED:
         return "failed"
-    if analysis is None:
-        return "done" if (model_version is None and prediction is not None) else "not_queued"
-    if analysis.state == AnalysisState.FAILED:
+    if active_state is None:
+        return "done" if (not model_active and has_prediction) else "not_queued"
+    if active_state == AnalysisState.FAILED:
         return "analysis_failed"
-    return analysis.state
+    return active_state
 
 
 def recording_rows(recordings: Sequence[Recording], model_version: ModelVersion | None) -> list[RecordingRow]:
-    """Rows for recordings annotated by `with_results` (one page of them): three more queries in all."""
+    """Rows for recordings annotated by `with_results` (one page of them): one more query in all, up to three
+    when a prediction of another model is shown or an analysis failed."""
     prediction_ids = [r.shown_prediction_id for r in recordings if getattr(r, "shown_prediction_id", None)]
     # `top` is not shown in the table; the model versions (only their names are shown) are read once each
     # rather than joined to every row with their JSON metrics and manifest.
     predictions = Prediction.objects.defer("top").in_bulk(prediction_ids)
-    version_ids = {prediction.model_version_id for prediction in predictions.values()}
-    versions = ModelVersion.objects.only("pk", "name", "is_active", "created_at").in_bulk(version_ids)
+    versions = {model_version.pk: model_version} if model_version is not None else {}
+    other_ids = {p.model_version_id for p in predictions.values()} - set(versions)
+    if other_ids:
+        versions |= ModelVersion.objects.only("pk", "name", "is_active", "created_at").in_bulk(other_ids)
     for prediction in predictions.values():
         prediction.model_version = versions[prediction.model_version_id]
-    analyses: dict[int, Analysis] = {}
-    if model_version is not None:
-        analyses = {
-            a.recording_id: a
-            for a in Analysis.objects.filter(
-                recording__in=[r.pk for r in recordings], model_version=model_version
-            )
-        }
-    rows = []
-    for recording in recordings:
-        prediction = predictions.get(getattr(recording, "shown_prediction_id", None))
-        analysis = analyses.get(recording.pk)
-        rows.append(
-            RecordingRow(
-                recording=recording,
-                prediction=prediction,
-                analysis=analysis,
-                state=_row_state(recording, analysis, prediction, model_version),
-                active_model_id=model_version.pk if model_version else None,
-            )
+    # The active model's analysis state comes with each row (`active_state`); the analysis itself only
+    # where it failed, for its error and the retry button.
+    failed: dict[int, Analysis] = {}
+    failed_ids = [r.pk for r in recordings if getattr(r, "active_state", None) == AnalysisState.FAILED]
+    if model_version is not None and failed_ids:
+        analyses = Analysis.objects.filter(recording__in=failed_ids, model_version=model_version)
+        failed = {analysis.recording_id: analysis for analysis in analyses}
+    return [
+        RecordingRow(
+            recording=recording,
+            prediction=predictions.get(getattr(recording, "shown_prediction_id", None)),
+            analysis=failed.get(recording.pk),
+            state=_row_state(
+                recording,
+                getattr(recording, "active_state", None),
+                has_prediction=getattr(recording, "shown_prediction_id", None) is not None,
+                model_active=model_version is not None,
+            ),
+            active_model_id=model_version.pk if model_version else None,
         )
-    return rows
+        for recording in recordings
+    ]
 
 
 @dataclass(frozen=True)
@@ -368,7 +378,9 @@ def visit_recordings(
     page_number: object = 1,
     per_page: int | None = None,
     model_version: ModelVersion | None | _Lookup = ACTIVE_MODEL,
+    progress: VisitProgress | None = None,
 ) -> VisitRecordings:
+    """One page of the night's recordings; `progress` (read for the same page) saves counting them again."""
     model_version = _model_version(model_version)
     # Metadata and the detector's XML sidecar can be large and the table shows neither.
     base = visit.recordings.defer("metadata", "sidecar_xml")
@@ -376,7 +388,12 @@ def visit_recordings(
     filtered = filter_recordings(annotated, filters, model_version).order_by(
         "recorded_at", "original_name", "pk"
     )
-    counts = visit.recordings.aggregate(total=Count("pk"), outside=Count("pk", filter=Q(outside_night=True)))
+    if progress is not None:
+        counts = {"total": progress.total, "outside": progress.outside_night}
+    else:
+        counts = visit.recordings.aggregate(
+            total=Count("pk"), outside=Count("pk", filter=Q(outside_night=True))
+        )
     paginator = Paginator(filtered, per_page or RECORDINGS_PER_PAGE)
     if not filters.active:
         paginator.count = counts["total"]  # the same number: no second COUNT query
@@ -430,7 +447,7 @@ class RecordingAnalysis:
 def recording_analysis(recording: Recording, *, analysis_id: int | None = None) -> RecordingAnalysis:
     """The analysis to show: the one asked for (of this recording only), else the active model's, else the
     newest one with a prediction, else the newest one."""
-    active = ModelVersion.objects.active()
+    active = ModelVersion.objects.active_summary()
     analyses = list(
         recording.analyses.select_related("model_version").order_by("-model_version__created_at", "-pk")
     )

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from batsite.widgets import PlainSelect
 from classifier import review
 from classifier.models import QueueState, ReviewQueueEntry, ReviewStatus
 from classifier.playback import SLOWDOWN
@@ -47,12 +48,16 @@ FILTER_FIELDS = ("site", "visit", "species", "call_type", "status")
 
 
 class QueueFilterForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Site"))
-    visit = forms.ModelChoiceField(queryset=None, required=False, label=gettext_lazy("Visit"))
+    site = forms.ModelChoiceField(
+        queryset=None, required=False, label=gettext_lazy("Site"), widget=PlainSelect
+    )
+    visit = forms.ModelChoiceField(
+        queryset=None, required=False, label=gettext_lazy("Visit"), widget=PlainSelect
+    )
     species = forms.CharField(required=False, label=gettext_lazy("Species"),
                               widget=forms.TextInput(attrs={"list": "review-vocabulary", "autocomplete": "off"}))
-    call_type = forms.ChoiceField(required=False, label=gettext_lazy("Call type"))
-    status = forms.ChoiceField(required=False, label=gettext_lazy("Status"))
+    call_type = forms.ChoiceField(required=False, label=gettext_lazy("Call type"), widget=PlainSelect)
+    status = forms.ChoiceField(required=False, label=gettext_lazy("Status"), widget=PlainSelect)
 
     def __init__(self, data, *, project: Project, statuses=review.STATUS_FILTERS) -> None:
         super().__init__(data)

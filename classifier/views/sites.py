@@ -20,7 +20,7 @@ TEMPLATE = "classifier/site_species.html"
 
 
 def _context(request: HttpRequest, site: Site, **extra: object) -> dict:
-    active_model = ModelVersion.objects.active()  # once for the summary and the re-analyse button
+    active_model = ModelVersion.objects.active_summary()  # once for the summary and the re-analyse button
     return {
         "site": site,
         "project": site.project,

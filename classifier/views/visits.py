@@ -43,10 +43,19 @@ def _progress_context(request: HttpRequest, visit: Visit, model_version: ModelVe
     }
 
 
-def _table_context(request: HttpRequest, visit: Visit, model_version: ModelVersion | None) -> dict:
+def _table_context(
+    request: HttpRequest,
+    visit: Visit,
+    model_version: ModelVersion | None,
+    progress: selectors.VisitProgress | None = None,
+) -> dict:
     form = RecordingFilterForm(request.GET or None, species_choices=selectors.visit_species(visit))
     recordings = selectors.visit_recordings(
-        visit, form.filters(), page_number=request.GET.get("page") or 1, model_version=model_version
+        visit,
+        form.filters(),
+        page_number=request.GET.get("page") or 1,
+        model_version=model_version,
+        progress=progress,
     )
     return {
         "visit": visit,
@@ -60,10 +69,11 @@ def _table_context(request: HttpRequest, visit: Visit, model_version: ModelVersi
 
 
 def _results_context(request: HttpRequest, visit: Visit, **extra: object) -> dict:
-    model_version = ModelVersion.objects.active()  # once for the progress bar and the table
+    model_version = ModelVersion.objects.active_summary()  # once for the progress bar and the table
+    progress_context = _progress_context(request, visit, model_version)
     return {
-        **_progress_context(request, visit, model_version),
-        **_table_context(request, visit, model_version),
+        **progress_context,
+        **_table_context(request, visit, model_version, progress_context["progress"]),
         "project": visit.site.project,
         "can_reanalyse": visit.site.project.user_has_role(request.user, Role.MANAGER),
         **extra,
@@ -76,7 +86,7 @@ def visit_results(request: HttpRequest, visit_id: int) -> HttpResponse:
     visit = get_visit_for_user(request.user, visit_id)
     partial = _PARTIALS.get(request.htmx.target or "", "visit-results") if request.htmx else None
     if partial == "progress":
-        context = _progress_context(request, visit, ModelVersion.objects.active())
+        context = _progress_context(request, visit, ModelVersion.objects.active_summary())
         progress = context["progress"]
         response = render(
             request, f"{TEMPLATE}#progress", context, status=200 if progress.pending else HTMX_STOP_POLLING
@@ -85,7 +95,7 @@ def visit_results(request: HttpRequest, visit_id: int) -> HttpResponse:
             response["HX-Trigger"] = EVENT_ANALYSES_PROGRESSED
         return response
     if partial == "recordings":
-        context = _table_context(request, visit, ModelVersion.objects.active())
+        context = _table_context(request, visit, ModelVersion.objects.active_summary())
         return render(request, f"{TEMPLATE}#recordings", context)
     template_name = TEMPLATE + (f"#{partial}" if partial else "")
     return render(request, template_name, _results_context(request, visit))

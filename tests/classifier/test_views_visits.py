@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from classifier.models import Analysis, AnalysisState, Prediction
-from surveys.models import RecordingStatus
+from classifier.models import Analysis, AnalysisState, Prediction, ReviewStatus
+from classifier.review import decision_record
+from surveys.models import RecordingStatus, Role
 from tests.classifier.conftest import NOC, PIP, ingested, make_model_version
 from tests.classifier.test_selectors import add_result
-from tests.factories import RecordingFactory
+from tests.factories import RecordingFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -244,3 +245,44 @@ def test_outsider_cannot_reanalyse(client, visit, outsider, model):
 def test_reanalyse_answers_only_post(client, visit, manager):
     client.force_login(manager)
     assert client.get(reanalyse_url(visit)).status_code == 405
+
+
+def _night_of_mixed_rows(visit, model, expert, count: int) -> None:
+    """`count` recordings: analysed by the active model, by an older one, failed, and reviewed ones."""
+    older = make_model_version(name=f"older-{count}")
+    for i in range(count):
+        recording = ingested(visit, original_name=f"r{i:03d}.wav")
+        if i % 4 == 1:
+            add_result(recording, older, species=(NOC,))
+        elif i % 4 == 2:
+            add_result(recording, model, state=AnalysisState.FAILED)
+        else:
+            add_result(recording, model)
+        if i % 4 == 3:
+            decision_record(recording=recording, reviewer=expert, status=ReviewStatus.CORRECTED,
+                            species_present=[NOC], call_types=["social_call"])  # fmt: skip
+
+
+@pytest.fixture
+def expert(visit):
+    return member(visit.site.project, Role.EXPERT, username="anna")
+
+
+@pytest.mark.parametrize("count", [4, 40])
+def test_the_results_table_reads_a_fixed_number_of_queries_whatever_its_length(
+    client, visit, expert, model, count, django_assert_max_num_queries
+):
+    _night_of_mixed_rows(visit, model, expert, count)
+    client.force_login(expert)
+
+    # session, user, visit, active model, 2 progress counts, species, page, predictions, older model,
+    # failed analyses, role, open double reviews, decisions, the user's own decisions
+    with django_assert_max_num_queries(15):
+        response = client.get(url(visit), **htmx("visit-results"))
+
+    page = response.content.decode()
+    assert page.count('<tr id="recording-row-') == count
+    assert page.count(">boom</span>") == count // 4  # each failed analysis with its error and retry button
+    assert page.count("by older-") == count // 4  # the older model's answer, marked as such
+    assert page.count('data-review-status="corrected"') == count // 4
+    assert page.count("data-own-label") == count // 4 and "You: corrected Noctule" in page
