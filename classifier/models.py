@@ -499,27 +499,17 @@ class JobState(models.TextChoices):
 FINISHED_JOB_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
-class XenoCantoImport(models.Model):
-    """One import of Xeno-Canto recordings for a query, with its live progress and what it found."""
+class BackgroundJob(models.Model):
+    """What an import and a training run share: who asked, the state, the claim and heartbeat of the worker
+    running it (classifier.training, classifier.xenocanto_import), cancelling, and the times."""
 
-    query = models.CharField(_("query"), max_length=500)
-    limit = models.PositiveIntegerField(_("at most this many recordings"), default=50)
-    licences = models.JSONField(_("allowed licences"), default=list, blank=True)  # Xeno-Canto codes; [] = any
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     state = models.CharField(_("state"), max_length=10, choices=JobState.choices, default=JobState.QUEUED,
                              db_index=True)  # fmt: skip
-    found = models.PositiveIntegerField(_("recordings matching the query"), default=0)
-    seen = models.PositiveIntegerField(_("recordings looked at"), default=0)
-    imported = models.PositiveIntegerField(_("recordings imported"), default=0)
-    downloaded = models.PositiveIntegerField(_("files downloaded"), default=0)
-    skipped = models.PositiveIntegerField(_("recordings skipped"), default=0)
-    message = models.CharField(_("what it is doing"), max_length=300, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    # Unknown species and sound types, skip reasons and the licence mix (ml.xenocanto.ImportResult.summary).
-    summary = models.JSONField(_("summary"), default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(_("error"), blank=True)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     claim = models.CharField(max_length=32, blank=True)
@@ -530,15 +520,34 @@ class XenoCantoImport(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
+        abstract = True
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_JOB_STATES
+
+
+class XenoCantoImport(BackgroundJob):
+    """One import of Xeno-Canto recordings for a query, with its live progress and what it found."""
+
+    query = models.CharField(_("query"), max_length=500)
+    limit = models.PositiveIntegerField(_("at most this many recordings"), default=50)
+    licences = models.JSONField(_("allowed licences"), default=list, blank=True)  # Xeno-Canto codes; [] = any
+    found = models.PositiveIntegerField(_("recordings matching the query"), default=0)
+    seen = models.PositiveIntegerField(_("recordings looked at"), default=0)
+    imported = models.PositiveIntegerField(_("recordings imported"), default=0)
+    downloaded = models.PositiveIntegerField(_("files downloaded"), default=0)
+    skipped = models.PositiveIntegerField(_("recordings skipped"), default=0)
+    message = models.CharField(_("what it is doing"), max_length=300, blank=True)
+    # Unknown species and sound types, skip reasons and the licence mix (ml.xenocanto.ImportResult.summary).
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+
+    class Meta(BackgroundJob.Meta):
         verbose_name = _("Xeno-Canto import")
         verbose_name_plural = _("Xeno-Canto imports")
 
     def __str__(self) -> str:
         return f"Xeno-Canto import {self.pk}: {self.query} ({self.state})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.state in FINISHED_JOB_STATES
 
     @property
     def percent(self) -> int:
@@ -585,14 +594,9 @@ class XenoCantoRecording(models.Model):
         return f"{self.xc_id} {self.species} ({self.licence})"
 
 
-class TrainingRun(models.Model):
+class TrainingRun(BackgroundJob):
     """A retraining run started by staff: the data chosen, live progress, and the model version it made."""
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    state = models.CharField(_("state"), max_length=10, choices=JobState.choices, default=JobState.QUEUED,
-                             db_index=True)  # fmt: skip
     use_xeno_canto = models.BooleanField(_("Xeno-Canto imports"), default=True)
     use_reviewed = models.BooleanField(_("expert-confirmed recordings"), default=True)
     use_synthetic = models.BooleanField(_("synthetic calls"), default=False)
@@ -618,27 +622,13 @@ class TrainingRun(models.Model):
     compared_with = models.ForeignKey(
         ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(_("error"), blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    claim = models.CharField(max_length=32, blank=True)
-    queued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-queued_at", "-pk"]
+    class Meta(BackgroundJob.Meta):
         verbose_name = _("training run")
         verbose_name_plural = _("training runs")
 
     def __str__(self) -> str:
         return f"training run {self.pk} ({self.state})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.state in FINISHED_JOB_STATES
 
     @property
     def percent(self) -> int:
