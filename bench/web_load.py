@@ -445,6 +445,7 @@ class WrkResult:
     statuses: str
     latency_lines: str
     server_cpu_s: float = 0.0
+    machine: str = ""  # how the machine's CPUs spent the run (/proc/stat): busy, idle, stolen
 
     @property
     def rps(self) -> float:
@@ -465,6 +466,7 @@ class WrkResult:
             f"max {self.max_ms:7.1f} ms  "
             f"requests {self.requests}  socket errors {self.socket_errors}  non-2xx {self.non2xx}"
             + (f" ({self.statuses})" if self.statuses else "")
+            + (f"\n{'':<14} machine during the run: {self.machine}" if self.machine else "")
         )
 
 
@@ -473,9 +475,10 @@ def _wrk(wrk: str, port: int, requests_file: Path, *, connections: int, threads:
     command = [wrk, "-c", str(connections), "-t", str(threads), "-d", f"{seconds}s", "--timeout", "10s",
                "--latency", "-s", str(REPO / "bench" / "web_load.lua"), f"http://127.0.0.1:{port}", "--",
                str(requests_file)]  # fmt: skip
-    cpu_before = _server_cpu_s(server_pid)
+    cpu_before, machine_before = _server_cpu_s(server_pid), _machine_ticks()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     server_cpu_s = _server_cpu_s(server_pid) - cpu_before
+    machine = _machine_share(machine_before, _machine_ticks())
     match = re.search(r"^WEB_LOAD_RESULT (.*)$", output, re.MULTILINE)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{output}")
@@ -495,6 +498,7 @@ def _wrk(wrk: str, port: int, requests_file: Path, *, connections: int, threads:
         statuses=fields.get("statuses", "").strip(","),
         latency_lines=latency.group(1).rstrip() if latency else "",
         server_cpu_s=server_cpu_s,
+        machine=machine,
     )
 
 
@@ -526,6 +530,22 @@ def _server_cpu_s(master_pid: int) -> float:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> list[int]:
+    """The machine's CPU time so far (/proc/stat, all CPUs): user nice system idle iowait irq softirq steal."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def _machine_share(before: list[int], after: list[int]) -> str:
+    """Busy, idle and stolen shares of the machine's CPU time between two readings. A run that leaves CPU
+    idle while requests queue, or whose CPU the hypervisor gave to another guest (steal), is not a
+    measurement of the app: this line says which."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta) or 1
+    idle, steal = delta[3] + delta[4], delta[7]
+    busy = total - idle - steal
+    return f"busy {100 * busy / total:.0f} %, idle {100 * idle / total:.0f} %, stolen {100 * steal / total:.0f} %"
 
 
 def _load() -> str:
