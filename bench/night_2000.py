@@ -43,9 +43,7 @@ import hashlib
 import json
 import os
 import resource
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -53,156 +51,53 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from night_files import NOISE, SAMPLE_RATE_HZ, NightFile
+from night_files import make_night as make_night_files
+from processes import (
+    app_environment,
+    descendants,
+    free_port,
+    spawn,
+    start_redis,
+    terminate,
+    tree_cpu_s,
+    wait_for,
+)
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_RATE_HZ = 384_000
 DURATION_S = 1.0
-NIGHT_START_S = 21 * 3600 + 30 * 60  # 21:30 site time on the visit's night (12 June 2025)
-NIGHT_LENGTH_S = 8 * 3600
 RSS_LIMIT_MB = 800
 SAMPLE_EVERY_S = 0.5
 WORKERS = ("night-w1", "night-w2")
-NOISE = "noise"
-NIGHT_MIX: dict[str, float] = {  # share of files per main class: a canal in June, common pipistrelle first
-    "Pipistrellus pipistrellus": 0.45,
-    "Pipistrellus pygmaeus": 0.07,
-    "Pipistrellus nathusii/kuhlii": 0.05,
-    "Nyctalus noctula": 0.08,
-    "Eptesicus serotinus": 0.05,
-    "Myotis daubentonii": 0.10,
-    "Myotis mystacinus/brandtii": 0.03,
-    "Plecotus auritus/austriacus": 0.02,
-    NOISE: 0.15,
-}
-HARD_SHARE = 0.3
 
 
 # --------------------------------------------------------------------------------------------- the night
 
 
-@dataclass(frozen=True)
-class NightFile:
-    path: Path
-    species: str  # main class (`noise`: no bat)
-    sha256: str
-
-
-def _file_name(index: int, count: int) -> str:
-    """A detector-style name with the time stamp spread over the night (unique per index)."""
-    seconds = NIGHT_START_S + int(index * NIGHT_LENGTH_S / max(count, 1))
-    day = 12 + seconds // 86_400
-    seconds %= 86_400
-    return f"KR01_202506{day:02d}_{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}.wav"
-
-
-def _synthesise_one(job: tuple[int, str, int, str]) -> None:
-    """Worker of the process pool: one file (deterministic from seed and index)."""
-    index, label, seed, path = job
-    import numpy as np
-    import soundfile as sf
-
-    from ml.labels import DEFAULT_LABEL_SET
-    from ml.synth import EASY, HARD, SynthConfig, random_recording_spec, synthesise_recording
-
-    rng = np.random.default_rng([seed, index])
-    difficulty = HARD if rng.random() < HARD_SHARE else EASY
-    config = SynthConfig(
-        sample_rates_hz=(SAMPLE_RATE_HZ,), sample_rate_weights=(1.0,), duration_s=(DURATION_S, DURATION_S)
-    )
-    spec = random_recording_spec(label, rng, difficulty, config, DEFAULT_LABEL_SET)
-    samples, rate_hz, _events = synthesise_recording(spec, rng)
-    sf.write(path, samples, rate_hz, subtype="PCM_16")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_night(folder: Path, count: int, seed: int) -> list[NightFile]:
     """`count` files in `folder` (only WAVs of this night: the client uploads the whole folder); reused
     when a previous run left the same night there."""
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    names = list(NIGHT_MIX)
-    weights = np.array([NIGHT_MIX[n] for n in names])
-    rng = np.random.default_rng([seed, count])
-    labels = [names[k] for k in rng.choice(len(names), size=count, p=weights / weights.sum())]
-    wanted = {"seed": seed, "count": count, "duration_s": DURATION_S, "rate_hz": SAMPLE_RATE_HZ,
-              "files": [[_file_name(i, count), label] for i, label in enumerate(labels)]}  # fmt: skip
     manifest = folder.parent / f"{folder.name}.json"  # beside the folder, not in it
-    paths = [folder / _file_name(i, count) for i in range(count)]
-    reuse = manifest.is_file() and json.loads(manifest.read_text()).get("night") == wanted
-    if reuse and all(p.is_file() for p in paths) and len(list(folder.iterdir())) == count:
-        hashes = json.loads(manifest.read_text())["sha256"]
-        print(f"night: reusing {count} files in {folder}")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        started = time.monotonic()
-        jobs = [(i, label, seed, str(paths[i])) for i, label in enumerate(labels)]
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            list(pool.map(_synthesise_one, jobs, chunksize=16))
-        hashes = [_sha256(p) for p in paths]
-        manifest.write_text(json.dumps({"night": wanted, "sha256": hashes}))
-        print(f"night: {count} files synthesised in {time.monotonic() - started:.0f} s into {folder}")
-    if len(set(hashes)) != count:
-        copies = count - len(set(hashes))
+    describe = {"duration_s": DURATION_S, "rate_hz": SAMPLE_RATE_HZ}
+    night = make_night_files(
+        folder,
+        count,
+        seed,
+        duration_s=DURATION_S,
+        manifest=manifest,
+        describe=describe,
+        hashed=True,
+        chunksize=16,
+    )
+    hashes = {f.sha256 for f in night}
+    if len(hashes) != count:
+        copies = count - len(hashes)
         raise SystemExit(f"the night holds {copies} files with the same content; change --seed")
-    return [NightFile(p, label, h) for p, label, h in zip(paths, labels, hashes, strict=True)]
-
-
-# --------------------------------------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(command: list[str], log: Path, env: dict[str, str], cwd: Path = REPO) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    """SIGTERM to the process group we started (worker pool children, gunicorn workers), then SIGKILL."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for(check, what: str, timeout_s: float, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise SystemExit(f"{what} exited with code {process.returncode}:\n{tail}")
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{what} was not ready within {timeout_s:.0f} s")
+    return night
 
 
 # --------------------------------------------------------------------------------------------- memory
@@ -236,36 +131,6 @@ def _smaps_kb(pid: int) -> tuple[int, int]:
     return pss, private
 
 
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents[ppid].append(int(entry.name))
-    tree, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        tree.append(pid)
-        frontier.extend(parents.get(pid, []))
-    return tree
-
-
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in _descendants(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
 @dataclass
 class TreeMemory:
     """What one worker's process tree used: per-process peaks and the tree's summed peaks."""
@@ -280,7 +145,7 @@ class TreeMemory:
 
     def sample(self) -> None:
         rss_sum = pss_sum = 0
-        for pid in _descendants(self.root):
+        for pid in descendants(self.root):
             status = _proc_status(pid)
             if not status:
                 continue
@@ -404,25 +269,14 @@ class TaskEvents(threading.Thread):
 
 
 def _environment(work: Path, database_url: str, redis_port: int, var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "SQLITE_PATH")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="batsite.settings",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        DEBUG="false",
-        HTTPS="false",
-        STATIC_MANIFEST="false",  # no collectstatic: nothing here fetches static files
+    return app_environment(
+        redis_port,
+        without=("SQLITE_PATH",),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         BATSITE_VAR_DIR=str(var_dir),
         MEDIA_ROOT=str(work / "media"),  # shared by web and both workers, as on a shared volume
-        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        PYTHONPATH=os.pathsep.join(p for p in [str(REPO), os.environ.get("PYTHONPATH", "")] if p),
     )
-    return env
 
 
 def _psql(*args: str) -> None:
@@ -448,7 +302,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-night2000-"))
     database = f"bench_night2000_{os.getpid()}"
-    redis_port, web_port = _free_port(), _free_port()
+    redis_port, web_port = free_port(), free_port()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     # This process's var folder is the cache: ensure_demo_model keeps its trained file there.
     env = _environment(work, f"postgres://postgres@127.0.0.1:5432/{database}", redis_port, args.cache_dir)
@@ -461,13 +315,11 @@ def main() -> int:
         night = make_night(args.cache_dir / f"night-{args.files}-{args.seed}", args.files, args.seed)
         _psql("createdb", database)
         created = True
-        redis_command = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"]  # fmt: skip
-        processes["redis"] = _start(redis_command, work / "redis.log", env, cwd=work)
+        processes["redis"] = start_redis(redis_port, work / "redis.log", env, cwd=work)
         return run(args, work, env, night, processes, redis_port=redis_port, web_port=web_port)
     finally:
         for name in ("client", "web", *WORKERS, "redis"):
-            _stop(processes.get(name))
+            terminate(processes.get(name), timeout_s=30)
         try:
             from django.db import connections
 
@@ -510,7 +362,7 @@ def run(
     from tests.factories import SiteFactory, VisitFactory, member
 
     redis_ping = redis.Redis(port=redis_port).ping
-    _wait_for(redis_ping, "redis", 30, processes["redis"], work / "redis.log")
+    wait_for(redis_ping, "redis", 30, processes["redis"], work / "redis.log")
     call_command("migrate", verbosity=0)
     started = time.monotonic()
     if args.model:
@@ -545,7 +397,7 @@ def run(
                "BATSITE_VAR_DIR": str(work / "web-var")}  # fmt: skip
     entrypoint = str(REPO / "scripts" / "entrypoint.sh")
     web_command = ["sh", entrypoint, "web", "--access-logfile", "/dev/null"]
-    processes["web"] = _start(web_command, work / "web.log", web_env)
+    processes["web"] = spawn(web_command, work / "web.log", web_env)
     for name in WORKERS:
         home = work / name
         (home / "var").mkdir(parents=True)
@@ -555,16 +407,16 @@ def run(
         worker_env.update(item.split("=", 1) for item in args.worker_env)
         command = ["sh", entrypoint, "worker", "--hostname", f"{name}@%h", "--events",
                    "--without-gossip", "--without-mingle"]  # fmt: skip
-        processes[name] = _start(command, work / f"{name}.log", worker_env, cwd=home)
+        processes[name] = spawn(command, work / f"{name}.log", worker_env, cwd=home)
     base_url = f"http://127.0.0.1:{web_port}"
-    _wait_for(lambda: urllib.request.urlopen(base_url + "/healthz", timeout=5).status == 200, "gunicorn", 120,
-              processes["web"], work / "web.log")  # fmt: skip
+    wait_for(lambda: urllib.request.urlopen(base_url + "/healthz", timeout=5).status == 200, "gunicorn", 120,
+             processes["web"], work / "web.log")  # fmt: skip
     events = TaskEvents(app)
     events.start()
     for name in WORKERS:
         hostname = f"{name}@{socket.gethostname()}"
         ping = functools.partial(app.control.ping, destination=[hostname], timeout=1.0)
-        _wait_for(ping, name, 180, processes[name], work / f"{name}.log")
+        wait_for(ping, name, 180, processes[name], work / f"{name}.log")
     # Heartbeats from both workers reach the receiver: it is subscribed before the first task event.
     deadline = time.monotonic() + 30
     hostnames = {f"{n}@{socket.gethostname()}" for n in WORKERS}
@@ -578,14 +430,14 @@ def run(
     # The clock starts: the real client uploads the folder, then every recording has to settle.
     loads = [os.getloadavg()[0]]
     cpu_names = ("web", *WORKERS)
-    cpu_before = {name: _tree_cpu_s(processes[name].pid) for name in cpu_names}
+    cpu_before = {name: tree_cpu_s(processes[name].pid) for name in cpu_names}
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     client_env = {**env, "BATSITE_URL": base_url, "BATSITE_TOKEN": key}
     client_command = [sys.executable, "-m", "batsite.client", "upload", "--visit", str(visit.pk),
                       str(night[0].path.parent), "--batch-files", str(args.batch_files)]  # fmt: skip
     client_log = work / "client.log"
-    uploader = processes["client"] = _start(client_command, client_log, client_env)
+    uploader = processes["client"] = spawn(client_command, client_log, client_env)
     upload_s: float | None = None
     settled, last_report = _counts(visit, model), 0.0
     while time.monotonic() - t0 < args.timeout_s:
@@ -608,13 +460,13 @@ def run(
             print(f"  {time.monotonic() - t0:6.0f} s: {settled}")
         time.sleep(0.5)
     if upload_s is None:
-        _stop(uploader)
+        terminate(uploader, timeout_s=30)
         upload_s = time.monotonic() - t0
     client_output = client_log.read_text(errors="replace")
     upload = subprocess.CompletedProcess(client_command, uploader.returncode, client_output)
     wall_s = time.monotonic() - t0
     loads.append(os.getloadavg()[0])
-    cpu = {name: _tree_cpu_s(processes[name].pid) - cpu_before[name] for name in cpu_names}
+    cpu = {name: tree_cpu_s(processes[name].pid) - cpu_before[name] for name in cpu_names}
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client, reaped by poll()
     cpu["client"] = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime

@@ -30,11 +30,8 @@ average, and a sanity check of the answers against what was synthesised.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,150 +42,26 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from night_files import NOISE, SAMPLE_RATE_HZ, NightFile
+from night_files import make_night as make_night_files
+from processes import app_environment, free_port, spawn, start_redis, terminate, tree_cpu_s, wait_for
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_RATE_HZ = 384_000
 DURATION_S = 5.0
-NIGHT_START_S = 21 * 3600 + 30 * 60  # 21:30 site time on the visit's night (12 June 2025)
-NIGHT_LENGTH_S = 8 * 3600
 UPLOAD_BATCH = 25
 POLL_EVERY_S = 2.0  # what the visit page's htmx polls use
 FULL_PAGE_EVERY = 3  # a whole visit page every third poll round
-NOISE = "noise"
-# Share of files per main class: a Dutch summer night at a canal (common pipistrelle dominates).
-NIGHT_MIX: dict[str, float] = {
-    "Pipistrellus pipistrellus": 0.45,
-    "Pipistrellus pygmaeus": 0.07,
-    "Pipistrellus nathusii/kuhlii": 0.05,
-    "Nyctalus noctula": 0.08,
-    "Eptesicus serotinus": 0.05,
-    "Myotis daubentonii": 0.10,
-    "Myotis mystacinus/brandtii": 0.03,
-    "Plecotus auritus/austriacus": 0.02,
-    NOISE: 0.15,
-}
-HARD_SHARE = 0.3
 
 
 # --------------------------------------------------------------------------------------------- the night
 
 
-@dataclass(frozen=True)
-class NightFile:
-    path: Path
-    name: str  # the detector-style name it is uploaded under
-    species: str  # main class of the file (`noise`: no bat)
-
-
-def _file_name(index: int, count: int) -> str:
-    seconds = NIGHT_START_S + int(index * NIGHT_LENGTH_S / max(count, 1))
-    day = 12 + seconds // 86_400
-    seconds %= 86_400
-    return f"KR01_202506{day:02d}_{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}.wav"
-
-
-def _labels(count: int, seed: int) -> list[str]:
-    import numpy as np
-
-    rng = np.random.default_rng([seed, count])
-    names = list(NIGHT_MIX)
-    weights = np.array([NIGHT_MIX[n] for n in names])
-    return [names[k] for k in rng.choice(len(names), size=count, p=weights / weights.sum())]
-
-
-def _synthesise_one(job: tuple[int, str, int, str]) -> None:
-    """Worker of the process pool: one file of the night (deterministic from seed and index)."""
-    index, label, seed, path = job
-    import numpy as np
-    import soundfile as sf
-
-    from ml.labels import DEFAULT_LABEL_SET
-    from ml.synth import EASY, HARD, SynthConfig, random_recording_spec, synthesise_recording
-
-    rng = np.random.default_rng([seed, index])
-    difficulty = HARD if rng.random() < HARD_SHARE else EASY
-    config = SynthConfig(
-        sample_rates_hz=(SAMPLE_RATE_HZ,), sample_rate_weights=(1.0,), duration_s=(DURATION_S, DURATION_S)
-    )
-    spec = random_recording_spec(label, rng, difficulty, config, DEFAULT_LABEL_SET)
-    samples, rate_hz, _events = synthesise_recording(spec, rng)
-    sf.write(path, samples, rate_hz, subtype="PCM_16")
-
-
 def make_night(folder: Path, count: int, seed: int) -> list[NightFile]:
     """The night's files in `folder`; reused when a previous run left the same night there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = folder / "night.json"
-    labels = _labels(count, seed)
-    files = [
-        NightFile(folder / _file_name(i, count), _file_name(i, count), label)
-        for i, label in enumerate(labels)
-    ]
-    wanted = {"seed": seed, "count": count, "files": [[f.name, f.species] for f in files]}
-    if (
-        manifest.is_file()
-        and json.loads(manifest.read_text()) == wanted
-        and all(f.path.is_file() for f in files)
-    ):
-        print(f"night: reusing {count} files in {folder}")
-        return files
-    started = time.monotonic()
-    jobs = [(i, f.species, seed, str(f.path)) for i, f in enumerate(files)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        list(pool.map(_synthesise_one, jobs, chunksize=8))
-    manifest.write_text(json.dumps(wanted))
-    print(f"night: {count} files synthesised in {time.monotonic() - started:.0f} s into {folder}")
-    return files
-
-
-# --------------------------------------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(
-    check, what: str, timeout_s: float, process: subprocess.Popen | None = None, log: Path | None = None
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:] if log else ""
-            raise SystemExit(f"{what} exited with code {process.returncode}:\n{tail}")
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{what} was not ready within {timeout_s:.0f} s")
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    """SIGTERM to the process group we started (worker pool children, gunicorn workers), then SIGKILL."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
-def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    return make_night_files(folder, count, seed, duration_s=DURATION_S, manifest=folder / "night.json")
 
 
 # --------------------------------------------------------------------------------------------- latency
@@ -245,29 +118,6 @@ class PagePoller(threading.Thread):
             self.stop_event.wait(max(0.0, POLL_EVERY_S - (time.monotonic() - started)))
 
 
-def _tree_cpu_s(root_pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])  # fields after "(comm)": state, ppid, ...
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    tree, frontier = {root_pid}, [root_pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(cpu.get(pid, 0.0) for pid in tree)
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -277,25 +127,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _environment(work: Path, redis_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="batsite.settings",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        DEBUG="false",
-        HTTPS="false",
-        STATIC_MANIFEST="false",  # no collectstatic: the bench fetches HTML only
+    return app_environment(
+        redis_port,
+        without=("DATABASE_URL",),  # SQLite
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         BATSITE_VAR_DIR=str(work / "var"),
         SQLITE_PATH=str(work / "batsite.sqlite3"),
         MEDIA_ROOT=str(work / "media"),
-        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        PYTHONPATH=os.pathsep.join(p for p in [str(REPO), os.environ.get("PYTHONPATH", "")] if p),
     )
-    return env
 
 
 def main() -> None:
@@ -317,21 +156,19 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-night-"))
     (work / "var").mkdir()
-    redis_port, web_port = _free_port(), _free_port()
+    redis_port, web_port = free_port(), free_port()
     env = _environment(work, redis_port)
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
     processes: dict[str, subprocess.Popen] = {}
     print(f"work folder {work}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     try:
-        redis_command = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"]  # fmt: skip
-        processes["redis"] = _start(redis_command, work / "redis.log", env)
+        processes["redis"] = start_redis(redis_port, work / "redis.log", env)
         night = make_night(args.night_dir or work / "night", args.recordings, args.seed)
         run(args, work, env, night, processes, redis_port=redis_port, web_port=web_port)
     finally:
         for name in ("web", "worker", "redis"):
-            _stop(processes.get(name))
+            terminate(processes.get(name))
         if args.keep:
             print(f"kept {work}")
         else:
@@ -365,9 +202,7 @@ def run(
     from surveys.services import recordings_upload
     from tests.factories import SiteFactory, VisitFactory, member
 
-    _wait_for(
-        lambda: redis.Redis(port=redis_port).ping(), "redis", 30, processes["redis"], work / "redis.log"
-    )
+    wait_for(lambda: redis.Redis(port=redis_port).ping(), "redis", 30, processes["redis"], work / "redis.log")
     call_command("migrate", verbosity=0)
     started = time.monotonic()
     if args.model:
@@ -388,13 +223,13 @@ def run(
                       "--hostname", "bench-night@%h", "--without-gossip", "--without-mingle"]  # fmt: skip
     if args.concurrency:
         worker_command += ["--concurrency", str(args.concurrency)]
-    processes["worker"] = _start(worker_command, work / "worker.log", env)
+    processes["worker"] = spawn(worker_command, work / "worker.log", env)
     web_env = {**env, "PORT": str(web_port), "WEB_HOST": "127.0.0.1"}
-    processes["web"] = _start(
+    processes["web"] = spawn(
         ["sh", "scripts/entrypoint.sh", "web", "--access-logfile", "/dev/null"], work / "web.log", web_env
     )
     base_url = f"http://127.0.0.1:{web_port}"
-    _wait_for(
+    wait_for(
         lambda: urllib.request.urlopen(base_url + "/healthz", timeout=5).status == 200,
         "gunicorn",
         120,
@@ -402,7 +237,7 @@ def run(
         work / "web.log",
     )
     hostname = f"bench-night@{socket.gethostname()}"
-    _wait_for(
+    wait_for(
         lambda: app.control.ping(destination=[hostname], timeout=1.0),
         "celery worker",
         180,
@@ -422,7 +257,7 @@ def run(
 
     # The clock starts: upload, then wait until every recording is settled.
     loads = [os.getloadavg()[0]]
-    cpu_before = {name: _tree_cpu_s(processes[name].pid) for name in ("worker", "web")}
+    cpu_before = {name: tree_cpu_s(processes[name].pid) for name in ("worker", "web")}
     cpu_before["bench"] = time.process_time()
     t0 = time.monotonic()
     t0_wall = timezone.now()
@@ -464,7 +299,7 @@ def run(
             )
         time.sleep(0.25)
     wall_s = time.monotonic() - t0
-    cpu = {name: _tree_cpu_s(processes[name].pid) - cpu_before[name] for name in ("worker", "web")}
+    cpu = {name: tree_cpu_s(processes[name].pid) - cpu_before[name] for name in ("worker", "web")}
     cpu["bench"] = time.process_time() - cpu_before["bench"]
     stop.set()
     poller.join(timeout=70)
