@@ -95,7 +95,12 @@ class FallbackAnswer:
 
 
 def fallback_label(
-    probabilities: Sequence[float] | np.ndarray, label_set: Sequence[str], threshold: float
+    probabilities: Sequence[float] | np.ndarray,
+    label_set: Sequence[str],
+    threshold: float,
+    *,
+    group_probabilities: Sequence[float] | np.ndarray | None = None,
+    bat_mass: float | None = None,
 ) -> FallbackAnswer:
     """Best class if sure enough, else its group, else `Chiroptera sp.` (ARCHITECTURE.md, Labels).
 
@@ -103,6 +108,9 @@ def fallback_label(
     is the summed probability of every class in that group (pipistrelle mass stays pipistrelle mass even
     when split between P. pipistrellus and P. pygmaeus); `Chiroptera sp.` sums every class but noise.
     When even that sum is below the threshold the answer is the more likely of "bat" and "noise".
+    Where ml.plausibility took implausible classes off, `probabilities` are what is left for a species
+    answer, `group_probabilities` what is left for a group answer (checked against the group's range), and
+    `bat_mass` the model's own bat mass: still a bat, only no species or group can claim what was taken off.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != (len(label_set),):
@@ -112,12 +120,16 @@ def fallback_label(
     if p[best] >= threshold:
         return FallbackAnswer(best_label, float(p[best]), "species")
     groups = [group_of(label) for label in label_set]
-    best_group = groups[best]
-    if best_label != NOISE and best_group != BAT:
-        group_p = float(sum(p[i] for i, g in enumerate(groups) if g == best_group))
+    q = p if group_probabilities is None else np.asarray(group_probabilities, dtype=np.float64)
+    group_best = int(np.argmax(q))  # the best class as far as its group goes (the same one without q)
+    best_group = groups[group_best]
+    if label_set[group_best] != NOISE and best_group != BAT:
+        group_p = float(sum(q[i] for i, g in enumerate(groups) if g == best_group))
         if group_p >= threshold:
             return FallbackAnswer(best_group, group_p, "group")
-    bat_p = float(sum(p[i] for i, label in enumerate(label_set) if label != NOISE))
+    if bat_mass is None:
+        bat_mass = float(sum(p[i] for i, label in enumerate(label_set) if label != NOISE))
+    bat_p = float(bat_mass)
     noise_p = 1.0 - bat_p if NOISE in label_set else 0.0
     if bat_p >= threshold or bat_p >= noise_p:
         return FallbackAnswer(BAT, bat_p, "order")

@@ -7,7 +7,9 @@ Place in the pipeline: ml.audio -> ml.spectrogram -> ml.detect -> ml.features + 
 the detector reads too, exactly as in training), detects calls, classifies them in batches and then:
 
 1. Each call gets an answer with `ml.calibration.fallback_label`: its class when the calibrated probability
-   reaches the threshold, else its group, else `Chiroptera sp.`, or `noise`.
+   reaches the threshold, else its group, else `Chiroptera sp.`, or `noise`. Classes whose echolocation calls
+   never peak at an echolocation call's frequency cannot be its answer (ml.plausibility); their mass still
+   counts as bat. Passes and the recording drop the classes most of their echolocation calls cannot be.
 2. Calls become passes (ARCHITECTURE.md, Labels): a run of at least `min_pass_calls` calls of one species or
    group with gaps under `pass_gap_s`. Echolocation calls with a species answer form the passes first; then
    feeding buzzes and social calls join the pass they sit in (whatever species the classifier gave them), and
@@ -38,11 +40,12 @@ import numpy as np
 import torch
 
 from ml.audio import Audio, load_audio
-from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, fallback_label
+from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, FallbackAnswer, fallback_label
 from ml.detect import CallEvent, detect_calls
-from ml.labels import BAT, GROUPS, NOISE, group_of
 from ml.features import call_context, call_crops
+from ml.labels import BAT, GROUPS, NOISE, group_of
 from ml.model import LoadedModel, predict_arrays
+from ml.plausibility import outside_range, plausible_mean, plausible_probabilities
 from ml.spectrogram import Spectrogram, compute_spectrogram
 
 __all__ = [
@@ -337,10 +340,52 @@ def aggregate(
     starts = np.array([e.start_s for e in events], dtype=np.float64)
     ends = np.array([e.end_s for e in events], dtype=np.float64)
 
-    # Step 1: an answer per call.
-    answers = [fallback_label(species_probs[i], label_set, threshold) for i in range(n)]
-    labels = [a.label for a in answers]
+    # Step 1: an answer per call, from the probabilities of the classes whose known echolocation calls can
+    # peak at the call's frequency (ml.plausibility); the bat mass stays that of the model's output.
     bat_type_columns = [k for k, t in enumerate(model.call_types) if t != NONE_CALL_TYPE]
+    echolocation = np.zeros(n, dtype=bool)
+    if bat_type_columns and n:
+        best_type = np.array(bat_type_columns)[np.argmax(call_type_probs[:, bat_type_columns], axis=1)]
+        echolocation = np.array([model.call_types[k] == ECHOLOCATION for k in best_type], dtype=bool)
+    peaks = np.array([e.peak_hz for e in events], dtype=np.float64)
+    outside = outside_range(peaks, echolocation, label_set)
+    outside_group = outside_range(peaks, echolocation, label_set, level="group")
+    answer_probs = plausible_probabilities(species_probs, outside)
+    group_probs = plausible_probabilities(species_probs, outside_group)
+    bat_mass = label_mass(species_probs, BAT, label_set) if n else np.zeros(0)
+
+    def pooled(rows, for_group: bool = False) -> np.ndarray:
+        """The mean probabilities of a pass's or the recording's calls, less the classes most of its
+        echolocation calls cannot be (for a group answer: whose group they cannot be)."""
+        mask = outside_group if for_group else outside
+        return plausible_mean(species_probs[rows], mask[rows], echolocation[rows])
+
+    def answer_for(rows) -> FallbackAnswer:
+        return fallback_label(
+            pooled(rows),
+            label_set,
+            threshold,
+            group_probabilities=pooled(rows, for_group=True),
+            bat_mass=float(bat_mass[rows].mean()),
+        )
+
+    def confidence_of(label: str, rows) -> float:
+        """Mean probability of an answer over calls: `Chiroptera sp.` from the model's own output."""
+        if label == BAT:
+            return float(bat_mass[rows].mean())
+        return float(label_mass(pooled(rows, for_group=label in GROUPS), label, label_set)[0])
+
+    answers = [
+        fallback_label(
+            answer_probs[i],
+            label_set,
+            threshold,
+            group_probabilities=group_probs[i],
+            bat_mass=float(bat_mass[i]),
+        )
+        for i in range(n)
+    ]
+    labels = [a.label for a in answers]
     call_types: list[str] = []
     call_type_conf: list[float] = []
     for i in range(n):
@@ -387,7 +432,7 @@ def aggregate(
     evidence: list[list[int]] = []
     for p in passes:
         rows = [i for i in p.members if _compatible(labels[i], p.label)] or p.members
-        answer = fallback_label(species_probs[rows].mean(axis=0), label_set, threshold)
+        answer = answer_for(rows)
         p.label = answer.label if answer.label != NOISE else BAT  # it has bat calls in a run: a bat at least
         evidence.append(rows)
     pass_results = tuple(
@@ -397,7 +442,7 @@ def aggregate(
             species=p.label,
             n_calls=len(p.members),
             call_types=_ordered_types([call_types[i] for i in p.members]),
-            confidence=round(float(label_mass(species_probs[rows], p.label, label_set).mean()), 6),
+            confidence=round(confidence_of(p.label, rows), 6),
         )
         for p, rows in zip(passes, evidence)
     )
@@ -409,22 +454,19 @@ def aggregate(
         for p, rows in zip(passes, evidence):
             members_of.setdefault(p.label, []).extend(p.members)
             evidence_of.setdefault(p.label, []).extend(rows)
-        mass = {
-            label: float(label_mass(species_probs[m], label, label_set).sum())
-            for label, m in evidence_of.items()
-        }
-        present = sorted(members_of, key=lambda label: (-len(members_of[label]), -mass[label], label))
+        summed = {label: confidence_of(label, m) * len(m) for label, m in evidence_of.items()}
+        present = sorted(members_of, key=lambda label: (-len(members_of[label]), -summed[label], label))
         species = present[0]
         # Each pass of this label reached the threshold on its own, so their pooled mean does too.
-        confidence = float(label_mass(species_probs[evidence_of[species]], species, label_set).mean())
+        confidence = confidence_of(species, evidence_of[species])
         type_rows = [i for p in passes for i in p.members]
     else:
         # Bat calls but no pass (a single call, or calls of different groups far apart): the answer rests on
         # the bat calls together.
         rows = np.flatnonzero(bat)
-        answer = fallback_label(species_probs[rows].mean(axis=0), label_set, threshold)
+        answer = answer_for(rows)
         species = answer.label if answer.label != NOISE else BAT
-        confidence = float(label_mass(species_probs[rows], species, label_set).mean())
+        confidence = confidence_of(species, rows)
         present = [species]
         type_rows = list(rows)
     types = _ordered_types([call_types[i] for i in type_rows]) or (ECHOLOCATION,)

@@ -126,6 +126,8 @@ def _examples(truth: list[str], files: int = 1) -> CallExamples:
 
 def test_out_of_range_species_are_scored_apart_by_how_they_were_answered() -> None:
     examples = _examples([LABELS[0], BAT, BAT, BAT, BAT])
+    # 50 kHz: inside the call range of all three bat classes, so only the probabilities decide here.
+    examples = dataclasses.replace(examples, peak_hz=np.full(5, 50_000.0))
     species = np.array([
         [0.9, 0.05, 0.03, 0.02],  # in range, right
         [0.9, 0.05, 0.03, 0.02],  # out of range, answered as a confident European species: the failure
@@ -257,3 +259,17 @@ def test_scores_do_not_change_with_temperature_but_ece_does(model_and_data: tupl
     a, b = evaluate(model, [heldout]), evaluate(hot, [heldout])
     assert a.cnn.species.macro_f1 == b.cnn.species.macro_f1
     assert a.cnn.ece != b.cnn.ece
+
+
+def test_an_answer_outside_the_species_call_range_falls_back_to_a_bat_in_the_scores() -> None:
+    # Out-of-range bats answered "sure, a pipistrelle" at 45 kHz count as the failure; at 20 kHz the same
+    # output cannot name a pipistrelle (42-52 kHz, ml.plausibility) and falls back, still a bat.
+    examples = _examples([BAT, BAT])
+    examples = dataclasses.replace(examples, peak_hz=np.array([45_000.0, 20_000.0]))
+    species = np.tile([0.9, 0.05, 0.03, 0.02], (2, 1))
+    call_types = np.tile([1.0, 0.0, 0.0, 0.0], (2, 1))
+
+    _, out_of_range = score_examples(examples, species, call_types, threshold=0.7)
+
+    assert out_of_range.confident_species == pytest.approx(0.5)
+    assert out_of_range.order + out_of_range.group == pytest.approx(0.5) and out_of_range.noise == 0.0

@@ -133,14 +133,44 @@ def call_type(kind: str) -> list[float]:
     return list(row)
 
 
-def run(calls: list[tuple[float, list[float], str]], config: InferConfig = InferConfig()) -> Analysis:
-    """calls: (start_s, species probability row, call type)."""
-    events = [Event(start, start + 0.005) for start, _, _ in calls]
+# Where each class's echolocation calls peak (inside its range in ml.plausibility), so that the fake calls
+# are plausible for the class the fake model gives them.
+TYPICAL_PEAK_HZ = {PIP: 46_000.0, PYG: 55_000.0, NOC: 21_000.0, NOISE: 46_000.0}
+
+
+def run(
+    calls: list[tuple[float, list[float], str]],
+    config: InferConfig = InferConfig(),
+    peak_hz: float | None = None,
+) -> Analysis:
+    """calls: (start_s, species probability row, call type); each call peaks where its most probable class
+    calls (TYPICAL_PEAK_HZ), or at `peak_hz` when given."""
+    events = [
+        Event(start, start + 0.005, peak_hz=peak_hz or TYPICAL_PEAK_HZ[LABELS4[int(np.argmax(row))]])
+        for start, row, _ in calls
+    ]
     species = np.array([row for _, row, _ in calls], dtype=np.float32).reshape(len(calls), len(LABELS4))
     types = np.array([call_type(kind) for _, _, kind in calls], dtype=np.float32).reshape(
         len(calls), len(CALL_TYPES)
     )
     return aggregate("x.wav", FAKE_AUDIO, events, species, types, FAKE_MODEL, config)
+
+
+def test_a_species_whose_calls_never_peak_there_is_not_the_answer_but_the_call_stays_a_bat():
+    # A model sure of "noctule" for echolocation calls at 46 kHz (noctules call at 18-25 kHz): the answer
+    # falls back to "some bat", never to another species and never to noise; the model's opinion stays shown.
+    analysis = run([(0.1 * k, probs(NOC), "echolocation") for k in range(6)], peak_hz=46_000.0)
+
+    assert analysis.species == BAT and analysis.species_present == (BAT,)
+    assert {call.species for call in analysis.calls} == {BAT}
+    assert [p.species for p in analysis.passes] == [BAT]
+    assert analysis.top[0][0] == NOC and analysis.calls[0].species_probabilities[0][0] == NOC
+
+
+def test_social_calls_are_not_checked_against_the_echolocation_range():
+    analysis = run([(0.1 * k, probs(NOC), "social_call") for k in range(3)], peak_hz=46_000.0)
+
+    assert {call.species for call in analysis.calls} == {NOC}
 
 
 def test_two_species_with_a_pass_each_are_both_listed_dominant_first():
