@@ -475,10 +475,15 @@ def _wrk(wrk: str, port: int, requests_file: Path, *, connections: int, threads:
     command = [wrk, "-c", str(connections), "-t", str(threads), "-d", f"{seconds}s", "--timeout", "10s",
                "--latency", "-s", str(REPO / "bench" / "web_load.lua"), f"http://127.0.0.1:{port}", "--",
                str(requests_file)]  # fmt: skip
-    cpu_before, machine_before = _server_cpu_s(server_pid), _machine_ticks()
+    cpu_before, machine_before = _process_cpu_s(server_pid), _machine_ticks()
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    server_cpu_s = _server_cpu_s(server_pid) - cpu_before
-    machine = _machine_share(machine_before, _machine_ticks())
+    cpu_after = _process_cpu_s(server_pid)
+    per_process = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
+    server_cpu_s = sum(per_process.values())
+    shares = sorted((100 * s / server_cpu_s for s in per_process.values() if s > 0), reverse=True)
+    machine = _machine_share(machine_before, _machine_ticks()) + (
+        "; gunicorn CPU by process: " + " / ".join(f"{share:.0f} %" for share in shares) if shares else ""
+    )
     match = re.search(r"^WEB_LOAD_RESULT (.*)$", output, re.MULTILINE)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{output}")
@@ -510,9 +515,11 @@ def _headers(extra: str) -> dict[str, str]:
     return dict(item.split(": ", 1) for item in extra.split("|") if item)
 
 
-def _server_cpu_s(master_pid: int) -> float:
-    """CPU seconds (user + system) used so far by gunicorn's master and its live workers. On a shared
-    machine requests/s depend on what else runs; CPU per request does not, so both are reported."""
+def _process_cpu_s(master_pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by gunicorn's master and each live worker, by pid. On a
+    shared machine requests/s depend on what else runs; CPU per request does not, so both are reported.
+    Per process, because a worker that took most of the keep-alive connections serves them on one core
+    while the other idles (the split is printed)."""
     pids = [master_pid]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -522,14 +529,14 @@ def _server_cpu_s(master_pid: int) -> float:
                 continue
             if int(stat.rsplit(")", 1)[1].split()[1]) == master_pid:
                 pids.append(int(entry.name))
-    ticks = 0
+    seconds: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return seconds
 
 
 def _machine_ticks() -> list[int]:

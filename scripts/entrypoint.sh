@@ -17,11 +17,16 @@ command=${1:-web}
 case "$command" in
     web)
         # gthread workers: a slow upload holds one thread, not a whole worker process.
+        # Keep-alive off by default: a kept-alive connection stays with the worker process that accepted it,
+        # and under load one worker took every connection and served them on one core while the other
+        # idled (half the throughput; docs/benchmarks.md, web under load). Closing after each response
+        # spreads requests over the workers; the TLS proxy in front keeps its own connections to browsers.
         exec gunicorn batsite.wsgi:application \
             --bind "${WEB_HOST:-0.0.0.0}:${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-2}" \
             --worker-class gthread \
             --threads "${WEB_THREADS:-4}" \
+            --keep-alive "${WEB_KEEPALIVE_S:-0}" \
             --timeout "${WEB_TIMEOUT_S:-120}" \
             --access-logfile - \
             "$@"
