@@ -98,13 +98,19 @@ class Project(models.Model):
         self.save(update_fields=["deleted_at", "deleted_by"])
 
     def role_of(self, user: AbstractBaseUser | AnonymousUser) -> str | None:
-        """The user's role here; staff act as managers of every project."""
+        """The user's role here; staff act as managers of every project.
+
+        Read once per project instance and user (a page asks several times; instances live for one
+        request), as the bare role column: Membership's default ordering would join project and user."""
         if not user.is_authenticated:
             return None
         if user.is_staff:
             return Role.MANAGER
-        membership = self.memberships.filter(user=user).first()
-        return membership.role if membership else None
+        roles = self.__dict__.setdefault("_roles_read", {})
+        if user.pk not in roles:
+            found = self.memberships.filter(user=user).order_by().values_list("role", flat=True)[:1]
+            roles[user.pk] = next(iter(found), None)
+        return roles[user.pk]
 
     def user_has_role(self, user: AbstractBaseUser | AnonymousUser, minimum: str) -> bool:
         role = self.role_of(user)
