@@ -195,10 +195,12 @@ def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     for section in review.queue_sections(project, request.user, filters, is_manager=is_manager):
         if len(entries) >= QUEUE_PAGE_SIZE:
             break
-        # The table shows the file name only: the recording's metadata and XML sidecar are left unread.
-        rows = section.select_related("recording", "site", "visit").defer(
-            "recording__metadata", "recording__sidecar_xml"
-        )
+        # Only what the table shows (classifier.templatetags.review_labels.queue_row): the recording's,
+        # site's and visit's other columns (metadata, XML sidecar, notes, weather) are left unread.
+        rows = section.select_related("recording", "site", "visit").only(
+            "recording_id", "species", "confidence", "reasons", "state",
+            "recording__original_name", "site__code", "visit__night",
+        )  # fmt: skip
         entries.extend(rows[: QUEUE_PAGE_SIZE - len(entries)])
     query = _filter_query(request)
     context = {

@@ -6,7 +6,7 @@ In a recordings table (rows of Recording objects, or of objects with a `.recordi
     {% review_cells rows as cells %}            {# once per table: final labels batched, one query for yours #}
     ... {% for row in rows %} ... <td>{% review_cell cells row %}</td> ...
 
-and anywhere one label is shown: `{% review_label label %}`.
+and anywhere one label is shown: `{% review_label label %}`; the review queue's rows: `{% queue_row entry ... %}`.
 
 Both are built in Python (format_html) rather than with inclusion templates: a results table shows 50 of them,
 and Django's template engine made the review column a fifth of the page's server time (docs/benchmarks.md,
@@ -16,7 +16,9 @@ web under load).
 from __future__ import annotations
 
 from django import template
+from django.urls import reverse
 from django.utils.dateformat import format as date_format
+from django.utils.formats import get_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
@@ -26,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from classifier.final_labels import ShownPrediction
 from classifier.review import PRIORITY_REASONS, ReviewCell
 from classifier.review import review_cells as _review_cells
-from classifier.templatetags.classifier_format import call_type_name, species_name
+from classifier.templatetags.classifier_format import call_type_name, percent, species_name
 
 register = template.Library()
 
@@ -95,6 +97,27 @@ def review_label(label) -> SafeString:
         '<span class="review-label" data-review-status="{}" data-source="{}"><span data-species>{}</span>{}'
         ' <span class="badge review-status review-status-{}">{}</span>{}</span>',
         status, label.source, species or "—", call_types, status, review_status_name(status), reviewer,
+    )
+
+
+@register.simple_tag
+def queue_row(entry, project, filter_query: str) -> SafeString:
+    """One row of the review queue's table (file, site, night, species, confidence, why first, state)."""
+    url = reverse("review_item", args=[project.pk, entry.recording_id])
+    reasons = format_html_join("", '<span class="badge">{}</span> ', ((review_reason(c),) for c in entry.reasons))
+    return format_html(
+        '<tr data-recording="{}"><td><a class="filename" href="{}">{}</a></td><td>{}</td><td>{}</td>'
+        '<td title="{}">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>',
+        entry.recording_id,
+        f"{url}?{filter_query}" if filter_query else url,
+        entry.recording.original_name,
+        entry.site.code,
+        date_format(entry.visit.night, get_format("SHORT_DATE_FORMAT")),
+        entry.species,
+        species_name(entry.species),
+        percent(entry.confidence),
+        reasons,
+        entry.get_state_display(),
     )
 
 
