@@ -6,7 +6,7 @@ and the review queue as logged-in users: at least 150 requests/s with p95 under 
 serves in the same run.
 
     apt-get install -y wrk    # once
-    .venv/bin/python bench/web_load.py [--duration 30] [--connections 20] [--recordings 600]
+    .venv/bin/python bench/web_load.py [--duration 30] [--rounds 3] [--connections 20] [--recordings 600]
                                        [--work DIR] [--database-url postgres://.../EMPTY_DB]
 
 One command, self-contained:
@@ -20,8 +20,9 @@ One command, self-contained:
    URL of the baseline page (bench/load_urls.py), so the app itself has no bench URL;
 3. every user logs in through the login form (a correct password, so axes counts nothing), and every URL
    of the rotation is fetched once and must answer 200;
-4. wrk (`apt-get install -y wrk`) runs bench/web_load.lua: a warm-up of each, then the app's pages, then
-   `/bench/minimal/` with the same sessions and connections. The app's rotation is a browsing session per
+4. wrk (`apt-get install -y wrk`) runs bench/web_load.lua: a warm-up of each, then the app's pages and
+   `/bench/minimal/` with the same sessions and connections, in `--rounds` alternating rounds (default 3,
+   `--duration` seconds of each in all), so that both see the same drift of the machine's speed. The app's rotation is a browsing session per
    user: pages with the fragments their HTML loads at once (hx-trigger="load"), as a browser asks for them:
    visit page + its results and protocol checks, recording page + its analysis panel, site page + protocol
    checks and species summary, project page + map, the review queue, the dashboard and the project list
@@ -507,6 +508,26 @@ def _wrk(wrk: str, port: int, requests_file: Path, *, connections: int, threads:
     )
 
 
+def _combined(rounds: list[WrkResult]) -> WrkResult:
+    """Several runs as one: counts and times added, p50 weighted by requests, the tail from the worst run."""
+    requests = sum(r.requests for r in rounds)
+    return WrkResult(
+        requests=requests,
+        seconds=sum(r.seconds for r in rounds),
+        p50_ms=sum(r.p50_ms * r.requests for r in rounds) / requests if requests else 0.0,
+        p95_ms=max(r.p95_ms for r in rounds),
+        p99_ms=max(r.p99_ms for r in rounds),
+        max_ms=max(r.max_ms for r in rounds),
+        socket_errors=sum(r.socket_errors for r in rounds),
+        error_statuses=sum(r.error_statuses for r in rounds),
+        non2xx=sum(r.non2xx for r in rounds),
+        statuses=",".join(r.statuses for r in rounds if r.statuses),
+        latency_lines="",
+        server_cpu_s=sum(r.server_cpu_s for r in rounds),
+        machine=" | ".join(r.machine for r in rounds),
+    )
+
+
 def _write_requests(path: Path, lines: list[tuple[str, str, str]]) -> None:
     path.write_text("".join(f"{cookie}\t{url}\t{extra}\n" for cookie, url, extra in lines))
 
@@ -569,6 +590,10 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of each warm-up run")
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="measure app and minimal page in this many alternating rounds (the machine's speed drifts)",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--recordings", type=int, default=600)
@@ -647,8 +672,14 @@ def main() -> int:
         load_before = _load()
         _wrk(wrk, port, app_file, seconds=args.warmup, **options)
         _wrk(wrk, port, minimal_file, seconds=args.warmup, **options)
-        app = _wrk(wrk, port, app_file, seconds=args.duration, **options)
-        minimal = _wrk(wrk, port, minimal_file, seconds=args.duration, **options)
+        # Alternating rounds: the same machine state for both, as far as it goes (CPU time per request on this
+        # shared 2-core machine drifts by 10-20 % from one half-minute to the next).
+        seconds = max(1, args.duration // max(1, args.rounds))
+        app_rounds, minimal_rounds = [], []
+        for _ in range(max(1, args.rounds)):
+            app_rounds.append(_wrk(wrk, port, app_file, seconds=seconds, **options))
+            minimal_rounds.append(_wrk(wrk, port, minimal_file, seconds=seconds, **options))
+        app, minimal = _combined(app_rounds), _combined(minimal_rounds)
         load_after = _load()
     finally:
         if server is not None:
@@ -657,12 +688,14 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     ratio = app.rps / minimal.rps if minimal.rps else 0.0
-    print(f"\nwrk -c {args.connections} -t {args.threads} -d {args.duration}s --latency "
-          f"(after {args.warmup} s warm-up of each)")  # fmt: skip
+    print(f"\nwrk -c {args.connections} -t {args.threads} --latency, {len(app_rounds)} alternating rounds of "
+          f"{seconds} s each (after {args.warmup} s warm-up of each)")  # fmt: skip
+    for index, (a, m) in enumerate(zip(app_rounds, minimal_rounds, strict=True), start=1):
+        print(a.line(f"  round {index} app").split("\n")[0])
+        print(m.line(f"  round {index} min").split("\n")[0])
+    print("all rounds (p50: mean of the rounds weighted by requests; p95, p99, max: the worst round):")
     print(app.line("app pages"))
-    print(app.latency_lines)
     print(minimal.line("minimal page"))
-    print(minimal.latency_lines)
     cpu_ratio = minimal.cpu_ms_per_request / app.cpu_ms_per_request if app.cpu_ms_per_request else 0.0
     print(f"ratio app / minimal: {ratio:.2f} in requests/s, {cpu_ratio:.2f} in server CPU per request "
           "(the latter depends less on other load)")
