@@ -2,7 +2,8 @@
 
 The visit page and its two fragments come from one template, `surveys/visit_detail.html`:
 - `#recordings` is what the table polls every 2 s while a recording still waits for ingest; the poll answers
-  286 (htmx: stop polling) once none waits;
+  286 (htmx: stop polling) once none waits; it pages (`?page=`, RECORDINGS_PER_PAGE rows), its counts cover
+  the whole night;
 - `#upload-response` is what the upload answers to HTMX/XHR: the per-file results and the fresh table.
 """
 
@@ -14,7 +15,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -34,11 +37,28 @@ def _wants_fragment(request: HttpRequest) -> bool:
     return bool(request.htmx) or request.headers.get("X-Requested-With") == "XMLHttpRequest"
 
 
+RECORDINGS_PER_PAGE = 100  # a night holds up to thousands: the table pages, the counts cover them all
+
+
 def _visit_context(
     request: HttpRequest, visit: Visit, *, results: Sequence[Any] = (), upload_error: str = ""
 ) -> dict:
+    statuses: Counter[str] = Counter()
+    outside_count = 0
+    for status, n, outside in (
+        visit.recordings.order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"), outside=Count("pk", filter=Q(outside_night=True)))
+        .values_list("status", "n", "outside")
+    ):
+        statuses[status] = n
+        outside_count += outside
+    total = sum(statuses.values())
     # The table shows neither the metadata nor the detector's XML sidecar, which can be large.
-    recordings = list(visit.recordings.defer("metadata", "sidecar_xml"))
+    paginator = Paginator(visit.recordings.defer("metadata", "sidecar_xml"), RECORDINGS_PER_PAGE)
+    paginator.count = total  # counted above: no second COUNT query
+    page = paginator.get_page(request.GET.get("page") or 1)
+    recordings = list(page.object_list)
     tz = visit.site.tz
     status_labels = {status: str(label) for status, label in RecordingStatus.choices}
     for recording in recordings:
@@ -48,7 +68,6 @@ def _visit_context(
         local = timezone.localtime(recording.recorded_at, tz) if recording.recorded_at else None
         recording.local_time = local.strftime("%Y-%m-%d %H:%M:%S") if local else ""
         recording.status_label = status_labels.get(recording.status, recording.status)
-    statuses = Counter(recording.status for recording in recordings)
     outcome_counts = Counter(outcome.status for outcome in results)
     return {
         "visit": visit,
@@ -56,10 +75,12 @@ def _visit_context(
         "project": visit.site.project,
         "can_edit": can_edit_visit(request.user, visit),
         "recordings": recordings,
+        "recordings_page": page,
+        "recordings_total": total,
         "status_counts": [(status, label, statuses[status]) for status, label in RecordingStatus.choices],
         "waiting": statuses[RecordingStatus.UPLOADED] > 0,
-        "night_empty": not recordings,
-        "outside_count": sum(1 for recording in recordings if recording.outside_night),
+        "night_empty": total == 0,
+        "outside_count": outside_count,
         "upload_form": UploadForm(),
         "results": results,
         "accepted_count": outcome_counts["accepted"],

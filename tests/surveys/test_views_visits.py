@@ -216,3 +216,28 @@ def test_outsider_gets_404_when_editing_a_visit(client, visit):
 def test_visit_edit_refuses_delete(client, visit):
     client.force_login(member(visit.site.project, Role.MANAGER))
     assert client.delete(reverse("visit_edit", args=[visit.pk])).status_code == 405
+
+
+def test_a_long_night_pages_its_table_while_counts_and_flags_cover_every_recording(
+    client, visit, fieldworker, monkeypatch
+):
+    monkeypatch.setattr("surveys.views.visits.RECORDINGS_PER_PAGE", 2)
+    start = dt.datetime(2025, 6, 14, 22, 0, tzinfo=dt.UTC)
+    for i in range(5):
+        RecordingFactory(
+            visit=visit, original_name=f"n{i}.wav", recorded_at=start + dt.timedelta(minutes=i),
+            status=RecordingStatus.UPLOADED if i == 4 else RecordingStatus.INGESTED, outside_night=i == 0,
+        )  # fmt: skip
+    client.force_login(fieldworker)
+    url = reverse("visit_detail", args=[visit.pk])
+
+    first = client.get(url).content.decode()
+    last = client.get(url, {"page": 3}, headers={"HX-Request": "true"})
+
+    table = first[first.index('<section id="recordings"') :]
+    assert "n0.wav" in table and "n1.wav" in table and "n2.wav" not in table
+    assert "(5)" in table and "Page 1 of 3" in table and f'href="{url}?page=2"' in table
+    assert "1 recording is stamped outside this night." in table  # on page 1 of 3, counted over all five
+    fragment = last.content.decode()
+    assert last.status_code == 200 and "n4.wav" in fragment and "n0.wav" not in fragment
+    assert f'hx-get="{url}?page=3" hx-trigger="every 2s"' in fragment  # the poll stays on its page
