@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, fallback_label
+from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, FallbackAnswer, fallback_label
 from ml.features import smooth_species_by_file
 from ml.labels import BAT, NOISE
 from ml.metrics import HeadScores, expected_calibration_error, group_accuracy, score_head
 from ml.model import LoadedModel, classify_calls, predict_arrays
-from ml.plausibility import ECHOLOCATION, outside_range, plausible_mean, plausible_probabilities
+from ml.plausibility import CallChecks, check_calls
 from ml.training_data import CallExamples, DataConfig, assign_splits, load_files, prepare_examples
 
 __all__ = [
@@ -162,23 +162,6 @@ def _recording_bat_rows(species_probs: np.ndarray, label_set: Sequence[str]) -> 
     return bat if bat.any() else np.ones(len(species_probs), dtype=bool)
 
 
-def _plausibility(
-    examples: CallExamples, species_probs: np.ndarray, call_type_probs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the fallback answers from, as in ml.infer: which calls are echolocation calls outside which
-    class's range (ml.plausibility), and the bat mass of the model's own output."""
-    label_set, call_types = examples.label_set, examples.call_types
-    echolocation = np.zeros(len(species_probs), dtype=bool)
-    bat_types = [k for k, t in enumerate(call_types) if t != "none"]
-    if bat_types and len(call_type_probs):
-        best = np.array(bat_types)[np.argmax(call_type_probs[:, bat_types], axis=1)]
-        echolocation = np.array([call_types[k] == ECHOLOCATION for k in best], dtype=bool)
-    outside = outside_range(examples.peak_hz, echolocation, label_set)
-    outside_group = outside_range(examples.peak_hz, echolocation, label_set, level="group")
-    bat_columns = [i for i, label in enumerate(label_set) if label != NOISE]
-    return outside, outside_group, echolocation, species_probs[:, bat_columns].sum(axis=1)
-
-
 def _score(
     species_probs: np.ndarray,
     call_type_probs: np.ndarray,
@@ -187,18 +170,11 @@ def _score(
     truth: Sequence[str],
     label_set: Sequence[str],
     call_types: Sequence[str],
-    threshold: float,
-    answer_probs: np.ndarray,
-    group_probs: np.ndarray,
-    bat_mass: np.ndarray,
+    answers: Sequence[FallbackAnswer],
 ) -> tuple[ModelScores, OutOfRange]:
-    """Scores of one level. Macro-F1 and accuracy take the model's best class; the answers after the
-    fallback (group accuracy, out-of-range shares, species answer rate) come from `answer_probs`,
-    `group_probs` and `bat_mass` (`_plausibility`)."""
-    answers = [
-        fallback_label(p, label_set, threshold, group_probabilities=g, bat_mass=float(b))
-        for p, g, b in zip(answer_probs, group_probs, bat_mass, strict=True)
-    ]
+    """Scores of one level. Macro-F1 and accuracy take the model's best class; group accuracy, the
+    out-of-range shares and the species answer rate take `answers`, after the plausibility check and the
+    fallback, as ml.infer gives them."""
     in_range = species_true >= 0
     answered_species = np.array([a.level == "species" for a in answers], dtype=bool)
     out = np.array([t == BAT for t in truth], dtype=bool)
@@ -236,14 +212,12 @@ def _recording_rows(
     examples: CallExamples,
     species_probs: np.ndarray,
     call_type_probs: np.ndarray,
-    outside: np.ndarray,
-    outside_group: np.ndarray,
-    echolocation: np.ndarray,
-    bat_mass: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    checks: CallChecks,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[FallbackAnswer]]:
     label_index = {label: i for i, label in enumerate(examples.label_set)}
     call_type_index = {c: i for i, c in enumerate(examples.call_types)}
-    sp, ct, st, ctt, truth, ap, gp, bm = [], [], [], [], [], [], [], []
+    sp, ct, st, ctt, truth, answers = [], [], [], [], [], []
     for i, record in enumerate(examples.files):
         if record.skipped:
             continue
@@ -254,15 +228,11 @@ def _recording_rows(
         sp.append(s)
         ct.append(c)
         if rows.any():  # the answer from the same calls as the probabilities
-            used = _recording_bat_rows(species_probs[rows], examples.label_set)
-            calls, echo = species_probs[rows][used], echolocation[rows][used]
-            ap.append(plausible_mean(calls, outside[rows][used], echo))
-            gp.append(plausible_mean(calls, outside_group[rows][used], echo))
-            bm.append(float(bat_mass[rows][used].mean()))
+            indices = np.flatnonzero(rows)
+            answers.append(checks.answer(indices[_recording_bat_rows(species_probs[rows], examples.label_set)],
+                                         threshold))  # fmt: skip
         else:
-            ap.append(s)
-            gp.append(s)
-            bm.append(float(sum(v for v, label in zip(s, examples.label_set) if label != NOISE)))
+            answers.append(fallback_label(s, examples.label_set, threshold))
         st.append(label_index.get(record.species_class, -1))
         ctt.append(call_type_index.get(record.call_type, -1))
         truth.append(record.species_class)
@@ -273,9 +243,7 @@ def _recording_rows(
         np.array(st, dtype=np.int64),
         np.array(ctt, dtype=np.int64),
         truth,
-        np.array(ap, dtype=np.float32).reshape(-1, n_s),
-        np.array(gp, dtype=np.float32).reshape(-1, n_s),
-        np.array(bm, dtype=np.float64),
+        answers,
     )
 
 
@@ -288,7 +256,9 @@ def score_examples(
     threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
 ) -> tuple[ModelScores, OutOfRange]:
     """Scores of one classifier's probabilities for `examples` at call or recording level."""
-    outside, outside_group, echolocation, bat_mass = _plausibility(examples, species_probs, call_type_probs)
+    checks = check_calls(
+        species_probs, call_type_probs, examples.peak_hz, examples.label_set, examples.call_types
+    )
     if level == "call":
         rows = examples.detected & np.array([t != "" for t in examples.truth], dtype=bool)
         return _score(
@@ -299,16 +269,13 @@ def score_examples(
             [t for t, r in zip(examples.truth, rows) if r],
             examples.label_set,
             examples.call_types,
-            threshold,
-            plausible_probabilities(species_probs[rows], outside[rows]),
-            plausible_probabilities(species_probs[rows], outside_group[rows]),
-            bat_mass[rows],
+            [answer for answer, row in zip(checks.call_answers(threshold), rows, strict=True) if row],
         )
     if level == "recording":
-        sp, ct, st, ctt, truth, ap, gp, bm = _recording_rows(
-            examples, species_probs, call_type_probs, outside, outside_group, echolocation, bat_mass
+        sp, ct, st, ctt, truth, answers = _recording_rows(
+            examples, species_probs, call_type_probs, checks, threshold
         )
-        return _score(sp, ct, st, ctt, truth, examples.label_set, examples.call_types, threshold, ap, gp, bm)
+        return _score(sp, ct, st, ctt, truth, examples.label_set, examples.call_types, answers)
     raise ValueError(f"level must be 'call' or 'recording', not {level!r}")
 
 

@@ -40,12 +40,12 @@ import numpy as np
 import torch
 
 from ml.audio import Audio, load_audio
-from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, FallbackAnswer, fallback_label
+from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD
 from ml.detect import CallEvent, detect_calls
 from ml.features import call_context, call_crops
 from ml.labels import BAT, GROUPS, NOISE, group_of
 from ml.model import LoadedModel, predict_arrays
-from ml.plausibility import outside_range, plausible_mean, plausible_probabilities
+from ml.plausibility import check_calls
 from ml.spectrogram import Spectrogram, compute_spectrogram
 
 __all__ = [
@@ -343,48 +343,18 @@ def aggregate(
     # Step 1: an answer per call, from the probabilities of the classes whose known echolocation calls can
     # peak at the call's frequency (ml.plausibility); the bat mass stays that of the model's output.
     bat_type_columns = [k for k, t in enumerate(model.call_types) if t != NONE_CALL_TYPE]
-    echolocation = np.zeros(n, dtype=bool)
-    if bat_type_columns and n:
-        best_type = np.array(bat_type_columns)[np.argmax(call_type_probs[:, bat_type_columns], axis=1)]
-        echolocation = np.array([model.call_types[k] == ECHOLOCATION for k in best_type], dtype=bool)
-    peaks = np.array([e.peak_hz for e in events], dtype=np.float64)
-    outside = outside_range(peaks, echolocation, label_set)
-    outside_group = outside_range(peaks, echolocation, label_set, level="group")
-    answer_probs = plausible_probabilities(species_probs, outside)
-    group_probs = plausible_probabilities(species_probs, outside_group)
-    bat_mass = label_mass(species_probs, BAT, label_set) if n else np.zeros(0)
-
-    def pooled(rows, for_group: bool = False) -> np.ndarray:
-        """The mean probabilities of a pass's or the recording's calls, less the classes most of its
-        echolocation calls cannot be (for a group answer: whose group they cannot be)."""
-        mask = outside_group if for_group else outside
-        return plausible_mean(species_probs[rows], mask[rows], echolocation[rows])
-
-    def answer_for(rows) -> FallbackAnswer:
-        return fallback_label(
-            pooled(rows),
-            label_set,
-            threshold,
-            group_probabilities=pooled(rows, for_group=True),
-            bat_mass=float(bat_mass[rows].mean()),
-        )
+    checks = check_calls(
+        species_probs, call_type_probs, np.array([e.peak_hz for e in events], dtype=np.float64), label_set,
+        model.call_types,
+    )  # fmt: skip
 
     def confidence_of(label: str, rows) -> float:
         """Mean probability of an answer over calls: `Chiroptera sp.` from the model's own output."""
         if label == BAT:
-            return float(bat_mass[rows].mean())
-        return float(label_mass(pooled(rows, for_group=label in GROUPS), label, label_set)[0])
+            return float(checks.bat_mass[rows].mean())
+        return float(label_mass(checks.pooled(rows, for_group=label in GROUPS), label, label_set)[0])
 
-    answers = [
-        fallback_label(
-            answer_probs[i],
-            label_set,
-            threshold,
-            group_probabilities=group_probs[i],
-            bat_mass=float(bat_mass[i]),
-        )
-        for i in range(n)
-    ]
+    answers = checks.call_answers(threshold)
     labels = [a.label for a in answers]
     call_types: list[str] = []
     call_type_conf: list[float] = []
@@ -432,7 +402,7 @@ def aggregate(
     evidence: list[list[int]] = []
     for p in passes:
         rows = [i for i in p.members if _compatible(labels[i], p.label)] or p.members
-        answer = answer_for(rows)
+        answer = checks.answer(rows, threshold)
         p.label = answer.label if answer.label != NOISE else BAT  # it has bat calls in a run: a bat at least
         evidence.append(rows)
     pass_results = tuple(
@@ -464,7 +434,7 @@ def aggregate(
         # Bat calls but no pass (a single call, or calls of different groups far apart): the answer rests on
         # the bat calls together.
         rows = np.flatnonzero(bat)
-        answer = answer_for(rows)
+        answer = checks.answer(rows, threshold)
         species = answer.label if answer.label != NOISE else BAT
         confidence = confidence_of(species, rows)
         present = [species]

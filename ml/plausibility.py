@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from ml.calibration import FallbackAnswer, fallback_label
 from ml.labels import BAT, NOISE, group_of
 from ml.synth_species import SPECIES_PARAMETERS
 
 __all__ = [
-    "ECHOLOCATION", "MARGIN", "group_peak_range_hz", "outside_range", "peak_range_hz", "plausible_mean",
-    "plausible_probabilities",
+    "ECHOLOCATION", "MARGIN", "CallChecks", "check_calls", "echolocation_calls", "group_peak_range_hz",
+    "outside_range", "peak_range_hz", "plausible_mean", "plausible_probabilities",
 ]  # fmt: skip
 
 MARGIN = 0.15  # relative widening of each species' peak-frequency range on both sides (chosen, not fitted)
@@ -106,3 +108,76 @@ def plausible_mean(species_probs: np.ndarray, outside: np.ndarray, echolocation:
     if not echolocation.any():
         return mean
     return np.where(outside[echolocation].mean(axis=0) > 0.5, 0.0, mean).astype(probs.dtype, copy=False)
+
+
+def echolocation_calls(call_type_probs: np.ndarray, call_types: Sequence[str]) -> np.ndarray:
+    """(n,) True where the call's best bat call type is echolocation (ml.infer gives a bat call its best type
+    other than `none`, even when the head hesitates towards `none`)."""
+    probs = np.asarray(call_type_probs)
+    bat_types = [k for k, t in enumerate(call_types) if t != "none"]
+    if not bat_types or not len(probs):
+        return np.zeros(len(probs), dtype=bool)
+    best = np.array(bat_types)[np.argmax(probs[:, bat_types], axis=1)]
+    return np.array([call_types[k] == ECHOLOCATION for k in best], dtype=bool)
+
+
+@dataclass(frozen=True)
+class CallChecks:
+    """The plausibility of a file's calls, and the answers that follow from it (what ml.infer reports and
+    ml.evaluate scores): the model's probabilities for the classes a call (or most calls of a pass or
+    recording) cannot be are taken off, the bat mass stays the model's."""
+
+    species_probs: np.ndarray  # (n, classes) the model's calibrated probabilities
+    label_set: tuple[str, ...]
+    outside: np.ndarray  # (n, classes) outside the class's own range
+    outside_group: np.ndarray  # (n, classes) outside the range of the class's whole group
+    echolocation: np.ndarray  # (n,)
+    bat_mass: np.ndarray  # (n,) the model's probability that the call is a bat
+
+    def pooled(self, rows, *, for_group: bool = False) -> np.ndarray:
+        """Mean probabilities of the calls `rows`, less the classes most of their echolocation calls cannot
+        be (`for_group`: whose group they cannot be). One row: that call's own check."""
+        outside = self.outside_group if for_group else self.outside
+        return plausible_mean(self.species_probs[rows], outside[rows], self.echolocation[rows])
+
+    def answer(self, rows, threshold: float) -> FallbackAnswer:
+        """ml.calibration's fallback for the calls `rows` together (a list of indices, or one call as [i])."""
+        return fallback_label(
+            self.pooled(rows),
+            self.label_set,
+            threshold,
+            group_probabilities=self.pooled(rows, for_group=True),
+            bat_mass=float(self.bat_mass[rows].mean()),
+        )
+
+    def call_answers(self, threshold: float) -> list[FallbackAnswer]:
+        """The answer of each call on its own (the same as `answer([i])`, computed for all at once)."""
+        species = plausible_probabilities(self.species_probs, self.outside)
+        group = plausible_probabilities(self.species_probs, self.outside_group)
+        return [
+            fallback_label(species[i], self.label_set, threshold, group_probabilities=group[i],
+                           bat_mass=float(self.bat_mass[i]))
+            for i in range(len(species))
+        ]  # fmt: skip
+
+
+def check_calls(
+    species_probs: np.ndarray,
+    call_type_probs: np.ndarray,
+    peak_hz: np.ndarray,
+    label_set: Sequence[str],
+    call_types: Sequence[str],
+) -> CallChecks:
+    """Which of a file's calls are echolocation calls outside which class's (and group's) range."""
+    probs = np.asarray(species_probs)
+    label_set = tuple(label_set)
+    echolocation = echolocation_calls(call_type_probs, call_types)
+    bat_columns = [k for k, label in enumerate(label_set) if label != NOISE]
+    return CallChecks(
+        species_probs=probs,
+        label_set=label_set,
+        outside=outside_range(peak_hz, echolocation, label_set),
+        outside_group=outside_range(peak_hz, echolocation, label_set, level="group"),
+        echolocation=echolocation,
+        bat_mass=probs[:, bat_columns].sum(axis=1) if len(probs) else np.zeros(0),
+    )
