@@ -236,33 +236,19 @@ def _shown_predictions(
     return {recording_id: shown for recording_id, (_active, shown) in best.items()}
 
 
-class _Lookup:
-    """Sentinel default of `active_model_id=`: look the active model up."""
-
-
-_LOOKUP = _Lookup()
-
-
 def final_labels(
-    recording_ids: Iterable[int],
-    *,
-    active_model_id: int | None | _Lookup = _LOOKUP,
-    shown_predictions: Mapping[int, ShownPrediction] | None = None,
+    recording_ids: Iterable[int], *, shown_predictions: Mapping[int, ShownPrediction] | None = None
 ) -> dict[int, FinalLabel]:
     """Final labels of many recordings at once (three queries per batch of ids). Unknown ids map to a
-    label with source "none". A page that has read the active model passes its id (None: no model is
-    active) and saves the lookup; one that has read the shown predictions passes them (by recording id;
-    a recording missing there has none) and saves their query."""
-    return final_labels_with_predictions(
-        recording_ids, active_model_id=active_model_id, shown_predictions=shown_predictions
-    )[0]
+    label with source "none". A page that has read the shown predictions passes them (by recording id; a
+    recording missing there has none) and saves their query and the active model's."""
+    return final_labels_with_predictions(recording_ids, shown_predictions=shown_predictions)[0]
 
 
 def final_labels_with_predictions(
     recording_ids: Iterable[int],
     *,
     prediction_fields: Sequence[str] = (),
-    active_model_id: int | None | _Lookup = _LOOKUP,
     shown_predictions: Mapping[int, ShownPrediction] | None = None,
 ) -> tuple[dict[int, FinalLabel], dict[int, ShownPrediction]]:
     """Final labels, and the shown prediction of each recording that has one (by recording id) with the
@@ -270,9 +256,9 @@ def final_labels_with_predictions(
     ids = list(dict.fromkeys(int(pk) for pk in recording_ids))
     if not ids:
         return {}, {}
-    if shown_predictions is None and isinstance(active_model_id, _Lookup):
-        active_model_id = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
-    active_id = active_model_id
+    active_id = None
+    if shown_predictions is None:
+        active_id = ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
     result: dict[int, FinalLabel] = {}
     shown: dict[int, ShownPrediction] = {}
     for start in range(0, len(ids), _BATCH):

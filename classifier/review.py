@@ -35,7 +35,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from classifier.final_labels import AWAITING_SECOND_REVIEW, DISAGREEMENT, FinalLabel, final_labels
+from classifier.final_labels import (
+    AWAITING_SECOND_REVIEW,
+    DISAGREEMENT,
+    FinalLabel,
+    ShownPrediction,
+    final_labels,
+)
 from classifier.models import (
     DecisionKind,
     DoubleReview,
@@ -805,11 +811,13 @@ class ReviewCell:
     own: LabelDecision | None
 
 
-def review_cells(recording_ids: Iterable[int], user, **final_label_options) -> dict[int, ReviewCell]:
+def review_cells(
+    recording_ids: Iterable[int], user, *, shown_predictions: Mapping[int, ShownPrediction] | None = None
+) -> dict[int, ReviewCell]:
     """Review columns for a page of recordings: final labels (batched) plus one query for the user's own.
-    `final_label_options` go to `final_labels` (the active model's id, when the caller read it)."""
+    `shown_predictions`: see `final_labels`."""
     ids = list(recording_ids)
-    finals = final_labels(ids, **final_label_options)
+    finals = final_labels(ids, shown_predictions=shown_predictions)
     own: dict[int, LabelDecision] = {}
     if getattr(user, "is_authenticated", False):
         for decision in LabelDecision.objects.filter(recording_id__in=ids, reviewer=user).order_by("decided_at", "pk"):

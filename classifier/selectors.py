@@ -125,16 +125,8 @@ def visit_progress(
 ) -> VisitProgress:
     """Counts for the night's progress bar: two aggregate queries, cheap enough to poll every 2 s."""
     model_version = _model_version(model_version)
-    statuses: dict[str, int] = {}
-    outside_night = 0
-    for status, n, outside in (
-        visit.recordings.order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"), outside=Count("pk", filter=Q(outside_night=True)))
-        .values_list("status", "n", "outside")
-    ):
-        statuses[status] = n
-        outside_night += outside
+    counts = visit.recordings.counts()
+    statuses = counts.by_status
     states: dict[str, int] = {}
     if model_version is not None:
         states = dict(
@@ -160,7 +152,7 @@ def visit_progress(
         analysis_failed=states.get(AnalysisState.FAILED, 0),
         not_queued=max(0, ingested - sum(states.values())),
         model_version=model_version,
-        outside_night=outside_night,
+        outside_night=counts.outside_night,
     )
 
 
@@ -389,14 +381,13 @@ def visit_recordings(
         "recorded_at", "original_name", "pk"
     )
     if progress is not None:
-        counts = {"total": progress.total, "outside": progress.outside_night}
+        total, outside_night = progress.total, progress.outside_night
     else:
-        counts = visit.recordings.aggregate(
-            total=Count("pk"), outside=Count("pk", filter=Q(outside_night=True))
-        )
+        counts = visit.recordings.counts()
+        total, outside_night = counts.total, counts.outside_night
     paginator = Paginator(filtered, per_page or RECORDINGS_PER_PAGE)
     if not filters.active:
-        paginator.count = counts["total"]  # the same number: no second COUNT query
+        paginator.count = total  # the same number: no second COUNT query
     page = paginator.get_page(page_number)
     recordings = list(page.object_list)
     for recording in recordings:
@@ -404,8 +395,8 @@ def visit_recordings(
     return VisitRecordings(
         page=page,
         rows=recording_rows(recordings, model_version),
-        outside_night=counts["outside"],
-        total=counts["total"],
+        outside_night=outside_night,
+        total=total,
     )
 
 

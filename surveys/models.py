@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -267,12 +267,37 @@ class RecordingStatus(models.TextChoices):
     FAILED = "failed", _("failed")
 
 
+class RecordingCounts(NamedTuple):
+    """How many recordings there are per status, and how many are stamped outside their night."""
+
+    by_status: dict[str, int]
+    outside_night: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
 class RecordingQuerySet(models.QuerySet["Recording"]):
     def for_user(self, user: AbstractBaseUser | AnonymousUser) -> RecordingQuerySet:
         return self.filter(project__in=Project.objects.for_user(user))
 
     def waiting(self) -> RecordingQuerySet:
         return self.filter(status=RecordingStatus.UPLOADED)
+
+    def counts(self) -> RecordingCounts:
+        """Per status and outside the night, in one grouped query (a night's page and its progress poll)."""
+        by_status: dict[str, int] = {}
+        outside_night = 0
+        for status, n, outside in (
+            self.order_by()
+            .values_list("status")
+            .annotate(n=models.Count("pk"), outside=models.Count("pk", filter=models.Q(outside_night=True)))
+            .values_list("status", "n", "outside")
+        ):
+            by_status[status] = n
+            outside_night += outside
+        return RecordingCounts(by_status, outside_night)
 
 
 def recording_upload_to(instance: Recording, filename: str) -> str:

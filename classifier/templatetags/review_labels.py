@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from django import template
 from django.urls import reverse
-from django.utils.dateformat import format as date_format
-from django.utils.formats import get_format
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
@@ -28,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from classifier.final_labels import ShownPrediction
 from classifier.review import PRIORITY_REASONS, ReviewCell
 from classifier.review import review_cells as _review_cells
+from classifier.selectors import RecordingRow
 from classifier.templatetags.classifier_format import call_type_name, percent, species_name
 
 register = template.Library()
@@ -51,12 +51,10 @@ def _recording_id(row: object) -> int:
 def review_cells(context: template.Context, rows) -> dict[int, ReviewCell]:
     request = context.get("request")
     user = getattr(request, "user", None)
-    options = {}
-    if rows and hasattr(rows[0], "active_model_id"):  # RecordingRows hold the shown prediction already
-        options["shown_predictions"] = {
-            row.recording.pk: ShownPrediction.of(row.prediction) for row in rows if row.prediction is not None
-        }
-    return _review_cells([_recording_id(row) for row in rows], user, **options)
+    shown = None
+    if rows and isinstance(rows[0], RecordingRow):  # they hold the shown prediction already
+        shown = {row.recording.pk: ShownPrediction.of(row.prediction) for row in rows if row.prediction}
+    return _review_cells([_recording_id(row) for row in rows], user, shown_predictions=shown)
 
 
 @register.simple_tag(takes_context=True)
@@ -112,7 +110,7 @@ def queue_row(entry, project, filter_query: str) -> SafeString:
         f"{url}?{filter_query}" if filter_query else url,
         entry.recording.original_name,
         entry.site.code,
-        date_format(entry.visit.night, get_format("SHORT_DATE_FORMAT")),
+        date_format(entry.visit.night, "SHORT_DATE_FORMAT"),  # as the template filter `date` does
         entry.species,
         species_name(entry.species),
         percent(entry.confidence),

@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -43,17 +42,8 @@ RECORDINGS_PER_PAGE = 100  # a night holds up to thousands: the table pages, the
 def _visit_context(
     request: HttpRequest, visit: Visit, *, results: Sequence[Any] = (), upload_error: str = ""
 ) -> dict:
-    statuses: Counter[str] = Counter()
-    outside_count = 0
-    for status, n, outside in (
-        visit.recordings.order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"), outside=Count("pk", filter=Q(outside_night=True)))
-        .values_list("status", "n", "outside")
-    ):
-        statuses[status] = n
-        outside_count += outside
-    total = sum(statuses.values())
+    counts = visit.recordings.counts()
+    statuses, total = Counter(counts.by_status), counts.total
     # The table shows neither the metadata nor the detector's XML sidecar, which can be large.
     paginator = Paginator(visit.recordings.defer("metadata", "sidecar_xml"), RECORDINGS_PER_PAGE)
     paginator.count = total  # counted above: no second COUNT query
@@ -80,7 +70,7 @@ def _visit_context(
         "status_counts": [(status, label, statuses[status]) for status, label in RecordingStatus.choices],
         "waiting": statuses[RecordingStatus.UPLOADED] > 0,
         "night_empty": total == 0,
-        "outside_count": outside_count,
+        "outside_count": counts.outside_night,
         "upload_form": UploadForm(),
         "results": results,
         "accepted_count": outcome_counts["accepted"],
