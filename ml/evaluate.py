@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, FallbackAnswer, fallback_label
-from ml.features import smooth_species_by_file
+from ml.features import call_time_shares, smooth_species_by_file
 from ml.labels import BAT, NOISE
 from ml.metrics import HeadScores, expected_calibration_error, group_accuracy, score_head
-from ml.model import LoadedModel, classify_calls, predict_arrays
+from ml.model import CallPredictions, LoadedModel, classify_calls, predict_calls
 from ml.plausibility import CallChecks, check_calls
 from ml.training_data import CallExamples, DataConfig, assign_splits, load_files, prepare_examples
 
@@ -136,11 +136,15 @@ def recording_probabilities(
     call_type_probs: np.ndarray,
     label_set: Sequence[str],
     call_types: Sequence[str],
+    starts_s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One recording's probabilities from its calls: the mean over calls whose best class is a bat.
 
     Noise detections (insects, clicks) would otherwise dilute a short bat pass in a noisy file. With no
     bat call the recording is noise: the mean over all calls, or certain noise when nothing was detected.
+    With the calls' start times the call-type mean is weighted by each call's time share
+    (ml.features.call_time_shares), as ml.infer picks the main call type: a feeding buzz's dozens of calls
+    do not outvote the pass they sit in.
     """
     if len(species_probs) == 0:
         species = np.zeros(len(label_set), dtype=np.float32)
@@ -151,7 +155,8 @@ def recording_probabilities(
             call_type[list(call_types).index("none")] = 1.0
         return species, call_type
     rows = _recording_bat_rows(species_probs, label_set)
-    return species_probs[rows].mean(axis=0), call_type_probs[rows].mean(axis=0)
+    weights = None if starts_s is None else call_time_shares(np.asarray(starts_s)[rows])
+    return species_probs[rows].mean(axis=0), np.average(call_type_probs[rows], axis=0, weights=weights)
 
 
 def _recording_bat_rows(species_probs: np.ndarray, label_set: Sequence[str]) -> np.ndarray:
@@ -223,8 +228,9 @@ def _recording_rows(
             continue
         rows = (examples.file_index == i) & examples.detected
         s, c = recording_probabilities(
-            species_probs[rows], call_type_probs[rows], examples.label_set, examples.call_types
-        )
+            species_probs[rows], call_type_probs[rows], examples.label_set, examples.call_types,
+            examples.start_s[rows],
+        )  # fmt: skip
         sp.append(s)
         ct.append(c)
         if rows.any():  # the answer from the same calls as the probabilities
@@ -254,10 +260,12 @@ def score_examples(
     *,
     level: str = "call",
     threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    novel: np.ndarray | None = None,
 ) -> tuple[ModelScores, OutOfRange]:
-    """Scores of one classifier's probabilities for `examples` at call or recording level."""
+    """Scores of one classifier's probabilities for `examples` at call or recording level; `novel` (n,):
+    the calls ml.novelty found unlike the training data (None: none)."""
     checks = check_calls(
-        species_probs, call_type_probs, examples.peak_hz, examples.label_set, examples.call_types
+        species_probs, call_type_probs, examples.peak_hz, examples.label_set, examples.call_types, novel
     )
     if level == "call":
         rows = examples.detected & np.array([t != "" for t in examples.truth], dtype=bool)
@@ -315,14 +323,14 @@ def evaluate(
     return evaluate_examples(model, examples, per_recording=per_recording, threshold=threshold)
 
 
-def predict_examples(model: LoadedModel, examples: CallExamples) -> tuple[np.ndarray, np.ndarray]:
-    """The model's output for prepared calls, exactly as classify_calls gives it file by file."""
-    species, call_type = predict_arrays(model, examples.crops, examples.context)
+def predict_examples(model: LoadedModel, examples: CallExamples) -> CallPredictions:
+    """The model's output for prepared calls, exactly as ml.infer gives it file by file."""
+    species, call_type, novel = predict_calls(model, examples.crops, examples.context)
     if model.pass_smoothing:
         species = smooth_species_by_file(
             species, examples.file_index, examples.start_s, examples.peak_hz, model.noise_index
         )
-    return species, call_type
+    return CallPredictions(species, call_type, novel)
 
 
 def evaluate_examples(
@@ -334,9 +342,9 @@ def evaluate_examples(
 ) -> EvaluationReport:
     """Score a model on examples already prepared with its configs."""
     level = "recording" if per_recording else "call"
-    species_probs, call_type_probs = predict_examples(model, examples)
+    species_probs, call_type_probs, novel = predict_examples(model, examples)
     cnn, out_of_range = score_examples(
-        examples, species_probs, call_type_probs, level=level, threshold=threshold
+        examples, species_probs, call_type_probs, level=level, threshold=threshold, novel=novel
     )
     baseline = out_of_range_baseline = None
     if model.baseline is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "CropConfig",
     "call_context",
     "call_crops",
+    "call_time_shares",
     "pass_neighbours",
     "smooth_species_by_file",
     "smooth_species_over_passes",
@@ -188,6 +189,29 @@ def _neighbour_intervals(
             first_after >= 0, starts_s[np.maximum(first_after, 0)] - starts_s[rows], np.inf
         )
     return previous, following
+
+
+TIME_SHARE_CAP_S = 0.2  # a gap longer than a slow search-phase interval is no longer "this call's time"
+
+
+def call_time_shares(starts_s: np.ndarray, cap_s: float = TIME_SHARE_CAP_S) -> np.ndarray:
+    """How much of a recording's time each call stands for: the gap to the next call (for the last one the
+    gap before it), between 1 ms and `cap_s`. Input in any order; output in the same order.
+
+    Why: a feeding buzz packs dozens of calls into half a second. Counted call by call it outvotes the
+    search-phase pass around it, although searching is what the bat did most of the time and what a labeller
+    lists first (labels.csv: the main call type first; a file with a buzz is an echolocation file). Weighted
+    by time, the pass is the main call type and the buzz is still present.
+    """
+    starts_s = np.asarray(starts_s, dtype=np.float64)
+    n = len(starts_s)
+    if n < 2:
+        return np.full(n, cap_s)
+    order = np.argsort(starts_s, kind="stable")
+    gaps = np.diff(starts_s[order])
+    shares = np.empty(n)
+    shares[order] = np.clip(np.append(gaps, gaps[-1]), 1e-3, cap_s)
+    return shares
 
 
 def pass_neighbours(starts_s: np.ndarray, peaks_hz: np.ndarray, rows: slice) -> np.ndarray:

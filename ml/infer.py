@@ -42,9 +42,9 @@ import torch
 from ml.audio import Audio, load_audio
 from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD
 from ml.detect import CallEvent, detect_calls
-from ml.features import call_context, call_crops
+from ml.features import call_context, call_crops, call_time_shares, smooth_species_over_passes
 from ml.labels import BAT, GROUPS, NOISE, group_of
-from ml.model import LoadedModel, predict_arrays
+from ml.model import CallPredictions, LoadedModel, predict_calls
 from ml.plausibility import check_calls
 from ml.spectrogram import Spectrogram, compute_spectrogram
 
@@ -165,12 +165,13 @@ def label_mass(probabilities: np.ndarray, label: str, label_set: Sequence[str]) 
     return probabilities[:, columns].sum(axis=1)
 
 
-def _ordered_types(types: Sequence[str]) -> tuple[str, ...]:
-    counts: dict[str, int] = {}
-    for t in types:
-        counts[t] = counts.get(t, 0) + 1
+def _ordered_types(types: Sequence[str], weights: Sequence[float] | None = None) -> tuple[str, ...]:
+    """The call types present, the one with the most weight (calls, or their time shares) first."""
+    totals: dict[str, float] = {}
+    for k, t in enumerate(types):
+        totals[t] = totals.get(t, 0.0) + (1.0 if weights is None else float(weights[k]))
     rank = {t: i for i, t in enumerate(_CALL_TYPE_ORDER)}
-    return tuple(sorted(counts, key=lambda t: (-counts[t], rank.get(t, len(rank)), t)))
+    return tuple(sorted(totals, key=lambda t: (-totals[t], rank.get(t, len(rank)), t)))
 
 
 def _runs(indices: Sequence[int], starts_s: np.ndarray, ends_s: np.ndarray, gap_s: float) -> list[list[int]]:
@@ -324,10 +325,13 @@ def aggregate(
     call_type_probs: np.ndarray,
     model: LoadedModel,
     config: InferConfig = InferConfig(),
+    *,
+    novel: np.ndarray | None = None,
 ) -> Analysis:
     """Calls, passes and the recording's answer from per-call calibrated probabilities (module docstring).
 
-    species_probs: (n_calls, len(model.label_set)); call_type_probs: (n_calls, len(model.call_types)).
+    species_probs: (n_calls, len(model.label_set)); call_type_probs: (n_calls, len(model.call_types));
+    novel: (n_calls,) calls unlike the training data (ml.novelty; None: none are).
     """
     path = Path(path)
     label_set = model.label_set
@@ -345,7 +349,7 @@ def aggregate(
     bat_type_columns = [k for k, t in enumerate(model.call_types) if t != NONE_CALL_TYPE]
     checks = check_calls(
         species_probs, call_type_probs, np.array([e.peak_hz for e in events], dtype=np.float64), label_set,
-        model.call_types,
+        model.call_types, novel,
     )  # fmt: skip
 
     def confidence_of(label: str, rows) -> float:
@@ -392,6 +396,8 @@ def aggregate(
         for i, e in enumerate(events)
     )
     bat = np.array([label != NOISE for label in labels], dtype=bool)
+    time_share = np.zeros(n)
+    time_share[bat] = call_time_shares(starts[bat])
     if not bat.any():
         return _noise_analysis(path, audio, calls, species_probs, model, threshold)
 
@@ -411,7 +417,7 @@ def aggregate(
             end_s=p.end_s,
             species=p.label,
             n_calls=len(p.members),
-            call_types=_ordered_types([call_types[i] for i in p.members]),
+            call_types=_ordered_types([call_types[i] for i in p.members], time_share[p.members]),
             confidence=round(confidence_of(p.label, rows), 6),
         )
         for p, rows in zip(passes, evidence)
@@ -439,7 +445,8 @@ def aggregate(
         confidence = confidence_of(species, rows)
         present = [species]
         type_rows = list(rows)
-    types = _ordered_types([call_types[i] for i in type_rows]) or (ECHOLOCATION,)
+    # Main call type by time, not by calls: a feeding buzz's dozens of calls do not outvote its pass.
+    types = _ordered_types([call_types[i] for i in type_rows], time_share[type_rows]) or (ECHOLOCATION,)
     # Every bat call type in the file counts as present, also outside passes (a lone social call).
     extra_types = [t for t in _ordered_types([call_types[i] for i in np.flatnonzero(bat)]) if t not in types]
     top = species_probs[bat].mean(axis=0)
@@ -464,22 +471,31 @@ def aggregate(
 
 def _classify(
     model: LoadedModel, spectrogram: Spectrogram, events: Sequence[CallEvent], batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """ml.model.classify_calls, one batch of crops at a time: the crops, their gathered spectrogram windows
+) -> CallPredictions:
+    """ml.model.predict_calls, one batch of crops at a time: the crops, their gathered spectrogram windows
     and the CNN's activations of a file with hundreds of calls never sit in memory at once (peak RSS)."""
     if not events:
-        return (
+        return CallPredictions(
             np.zeros((0, len(model.label_set)), dtype=np.float32),
             np.zeros((0, len(model.call_types)), dtype=np.float32),
+            np.zeros(0, dtype=bool),
         )
     context = call_context(events)  # over all calls: intervals to neighbours cross batch borders
-    species, call_types = [], []
+    batches = []
     for start in range(0, len(events), batch_size):
         crops = call_crops(spectrogram, events[start : start + batch_size], model.crop)
-        s, t = predict_arrays(model, crops, context[start : start + batch_size], batch_size=batch_size)
-        species.append(s)
-        call_types.append(t)
-    return np.concatenate(species), np.concatenate(call_types)
+        batch_context = context[start : start + batch_size]
+        batches.append(predict_calls(model, crops, batch_context, batch_size=batch_size))
+    species, call_types, novel = (np.concatenate(part) for part in zip(*batches))
+    if model.pass_smoothing:
+        # As ml.model.classify_calls and ml.evaluate do: what was calibrated and scored is what is answered.
+        species = smooth_species_over_passes(
+            species,
+            np.array([e.start_s for e in events], dtype=np.float64),
+            np.array([e.peak_hz for e in events], dtype=np.float64),
+            model.noise_index,
+        )
+    return CallPredictions(species, call_types, novel)
 
 
 def analyse_audio(
@@ -496,8 +512,8 @@ def analyse_audio(
     events = detect_calls(audio, model.detect, spectrogram=spectrogram)
     if config.torch_threads is not None and torch.get_num_threads() != config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    species_probs, call_type_probs = _classify(model, spectrogram, events, config.batch_size)
-    analysis = aggregate(path, audio, events, species_probs, call_type_probs, model, config)
+    species_probs, call_type_probs, novel = _classify(model, spectrogram, events, config.batch_size)
+    analysis = aggregate(path, audio, events, species_probs, call_type_probs, model, config, novel=novel)
     return analysis, spectrogram
 
 

@@ -10,7 +10,8 @@ hidden layer. About 40k weights, so ~50 calls take a few milliseconds on one CPU
 
 A checkpoint is a `torch.save`d dict of plain types and tensors (loadable with `weights_only=True`) that
 describes itself: weights, model / spectrogram / crop / detect configs, label set, call types,
-temperatures, metrics (baseline included), the baseline's weights and the data manifest. `load_model(path)`
+temperatures, metrics (baseline included), the baseline's weights, the novelty fit (ml.novelty) and the data
+manifest. `load_model(path)`
 rebuilds everything from that file alone and caches it per (path, mtime) in the process.
 """
 
@@ -23,7 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -41,15 +42,18 @@ from ml.features import (
     smooth_species_over_passes,
 )
 from ml.labels import NOISE
+from ml.novelty import NoveltyModel
 from ml.spectrogram import Spectrogram, SpectrogramConfig, compute_spectrogram
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CallClassifier",
+    "CallPredictions",
     "LoadedModel",
     "ModelConfig",
     "classify_calls",
     "load_model",
+    "predict_calls",
     "save_checkpoint",
 ]
 
@@ -119,10 +123,16 @@ class CallClassifier(nn.Module):
         self.call_type_head = nn.Linear(config.hidden_units, config.n_call_types)
 
     def forward(self, crops: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.embed(crops, context))
+
+    def embed(self, crops: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The hidden layer both heads read (batch, hidden_units); ml.novelty measures calls here."""
         # crops: (batch, 1, freq, time); context: (batch, n_context)
         x = self.features(crops).flatten(1)  # (batch, channels * freq/8 * time/8)
-        x = self.hidden(torch.cat([x, context], dim=1))  # (batch, hidden_units)
-        return self.species_head(x), self.call_type_head(x)
+        return self.hidden(torch.cat([x, context], dim=1))
+
+    def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.species_head(hidden), self.call_type_head(hidden)
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,7 @@ class LoadedModel:
     path: str = ""
     # Share species evidence between the calls of a pass (ml.features.smooth_species_over_passes).
     pass_smoothing: bool = True
+    novelty: NoveltyModel | None = None  # None: checkpoints from before ml.novelty; no call is novel
 
     @property
     def noise_index(self) -> int | None:
@@ -199,6 +210,7 @@ def save_checkpoint(
     baseline: ParameterBaseline | None,
     version: str,
     pass_smoothing: bool = True,
+    novelty: NoveltyModel | None = None,
 ) -> None:
     """Write a self-describing checkpoint (atomically: a half-written file never replaces a good one)."""
     checkpoint = {
@@ -218,6 +230,7 @@ def save_checkpoint(
         "manifest": manifest,
         "baseline": baseline.to_dict() if baseline is not None else None,
         "pass_smoothing": bool(pass_smoothing),
+        "novelty": novelty.to_dict() if novelty is not None else None,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,6 +259,7 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> LoadedModel:
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     baseline = checkpoint.get("baseline")
+    novelty = checkpoint.get("novelty")
     return LoadedModel(
         module=module,
         label_set=tuple(checkpoint["label_set"]),
@@ -262,6 +276,7 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> LoadedModel:
         sha256=_file_sha256(Path(path)),
         path=path,
         pass_smoothing=bool(checkpoint.get("pass_smoothing", False)),
+        novelty=NoveltyModel.from_dict(novelty) if novelty else None,
     )
 
 
@@ -309,6 +324,34 @@ def classify_calls(
     return species, call_type
 
 
+class CallPredictions(NamedTuple):
+    """Per-call output of the network: calibrated probabilities of both heads, and whether each call is
+    novel (ml.novelty: unlike every class the model was trained on; all False without a novelty fit)."""
+
+    species: np.ndarray  # (n, len(label_set)) float32
+    call_type: np.ndarray  # (n, len(call_types)) float32
+    novel: np.ndarray  # (n,) bool
+
+
+def predict_calls(
+    model: LoadedModel, crops: np.ndarray, context: np.ndarray, *, batch_size: int = 256
+) -> CallPredictions:
+    """`predict_arrays` plus the novelty of each call, from the same forward pass."""
+    species_logits, call_type_logits, hidden = forward_batches(
+        model.module, crops, context, batch_size=batch_size
+    )
+    novel = (
+        model.novelty.novel(hidden.numpy())
+        if model.novelty is not None
+        else np.zeros(len(species_logits), dtype=bool)
+    )
+    return CallPredictions(
+        softmax_with_temperature(species_logits, model.temperature_species),
+        softmax_with_temperature(call_type_logits, model.temperature_call_type),
+        novel,
+    )
+
+
 def predict_arrays(
     model: LoadedModel, crops: np.ndarray, context: np.ndarray, *, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -327,18 +370,32 @@ def predict_logits(
     module: CallClassifier, crops: np.ndarray, context: np.ndarray, *, batch_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw logits in eval mode, in batches (a long night file can hold thousands of calls)."""
+    species, call_types, _ = forward_batches(module, crops, context, batch_size=batch_size)
+    return species, call_types
+
+
+def forward_batches(
+    module: CallClassifier, crops: np.ndarray, context: np.ndarray, *, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Species logits, call-type logits and hidden activations in eval mode, in batches."""
     was_training = module.training
     module.eval()
-    species, call_types = [], []
+    species, call_types, hidden = [], [], []
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
-            s, c = module(
+            h = module.embed(
                 torch.from_numpy(crops[start : start + batch_size]),
                 torch.from_numpy(context[start : start + batch_size]),
             )
+            s, c = module.heads(h)
             species.append(s)
             call_types.append(c)
+            hidden.append(h)
     module.train(was_training)
     if not species:
-        return torch.zeros((0, module.config.n_species)), torch.zeros((0, module.config.n_call_types))
-    return torch.cat(species), torch.cat(call_types)
+        return (
+            torch.zeros((0, module.config.n_species)),
+            torch.zeros((0, module.config.n_call_types)),
+            torch.zeros((0, module.config.hidden_units)),
+        )
+    return torch.cat(species), torch.cat(call_types), torch.cat(hidden)

@@ -14,9 +14,12 @@ the group or to `Chiroptera sp.`; it never moves to another species and never tu
 loses the classes it is outside of; a pass or a recording loses those that most of its echolocation calls
 are outside of. The group answer checks against the group's range (every member's together).
 
+A *novel* echolocation call (ml.novelty: unlike every class the model was trained on) is outside every bat
+class, whatever its frequency: a trained expert would not name a call unlike any they know either.
+
 Only echolocation calls are checked: feeding buzzes and social calls are lower and vary more. Classes
-without parameters in bats.md (and `noise`) are never taken off. The model's own probabilities (`top`,
-per-call probabilities) are left as they are for the expert to see.
+without parameters in bats.md (and `noise`) are never taken off by range. The model's own probabilities
+(`top`, per-call probabilities) are left as they are for the expert to see.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ class CallChecks:
     outside_group: np.ndarray  # (n, classes) outside the range of the class's whole group
     echolocation: np.ndarray  # (n,)
     bat_mass: np.ndarray  # (n,) the model's probability that the call is a bat
+    novel: np.ndarray  # (n,) echolocation calls unlike the training data (ml.novelty): outside every class
 
     def pooled(self, rows, *, for_group: bool = False) -> np.ndarray:
         """Mean probabilities of the calls `rows`, less the classes most of their echolocation calls cannot
@@ -167,17 +171,25 @@ def check_calls(
     peak_hz: np.ndarray,
     label_set: Sequence[str],
     call_types: Sequence[str],
+    novel: np.ndarray | None = None,
 ) -> CallChecks:
-    """Which of a file's calls are echolocation calls outside which class's (and group's) range."""
+    """Which of a file's calls are echolocation calls outside which class's (and group's) range; `novel`
+    (n,) marks the calls ml.novelty found unlike the training data (None: none are)."""
     probs = np.asarray(species_probs)
     label_set = tuple(label_set)
     echolocation = echolocation_calls(call_type_probs, call_types)
     bat_columns = [k for k, label in enumerate(label_set) if label != NOISE]
+    novel = echolocation & (np.zeros(len(probs), bool) if novel is None else np.asarray(novel, dtype=bool))
+    outside = outside_range(peak_hz, echolocation, label_set)
+    outside_group = outside_range(peak_hz, echolocation, label_set, level="group")
+    for matrix in (outside, outside_group):
+        matrix[np.ix_(novel, bat_columns)] = True
     return CallChecks(
         species_probs=probs,
         label_set=label_set,
-        outside=outside_range(peak_hz, echolocation, label_set),
-        outside_group=outside_range(peak_hz, echolocation, label_set, level="group"),
+        outside=outside,
+        outside_group=outside_group,
         echolocation=echolocation,
         bat_mass=probs[:, bat_columns].sum(axis=1) if len(probs) else np.zeros(0),
+        novel=novel,
     )

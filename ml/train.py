@@ -39,7 +39,15 @@ from ml.evaluate import score_examples
 from ml.features import CropConfig, smooth_species_by_file
 from ml.labels import CALL_TYPES, DEFAULT_LABEL_SET, NOISE
 from ml.metrics import score_head
-from ml.model import CallClassifier, ModelConfig, predict_logits, save_checkpoint, softmax_with_temperature
+from ml.model import (
+    CallClassifier,
+    ModelConfig,
+    forward_batches,
+    predict_logits,
+    save_checkpoint,
+    softmax_with_temperature,
+)
+from ml.novelty import NoveltyModel, fit_novelty
 from ml.spectrogram import SpectrogramConfig
 from ml.training_data import CallExamples, DataConfig, assign_splits, load_files, manifest, prepare_examples
 
@@ -189,13 +197,34 @@ def _augment(
 
 
 def _metrics_block(
-    examples: CallExamples, species: np.ndarray, call_type: np.ndarray, threshold: float
+    examples: CallExamples,
+    species: np.ndarray,
+    call_type: np.ndarray,
+    threshold: float,
+    *,
+    novel: np.ndarray | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for level in ("call", "recording"):
-        scores, out_of_range = score_examples(examples, species, call_type, level=level, threshold=threshold)
+        scores, out_of_range = score_examples(
+            examples, species, call_type, level=level, threshold=threshold, novel=novel
+        )
         out[level] = {**scores.as_dict(), "out_of_range": out_of_range.as_dict()}
     return out
+
+
+def _fit_novelty(
+    module: CallClassifier, train_set: CallExamples, validation_set: CallExamples
+) -> NoveltyModel | None:
+    """ml.novelty on the hidden layer: class means from the training calls, the threshold from the
+    validation split's bat calls (files the fit never saw, as new recordings are)."""
+    _, _, train_hidden = forward_batches(module, train_set.crops, train_set.context)
+    noise = train_set.label_set.index(NOISE) if NOISE in train_set.label_set else -2
+    bats = (validation_set.species >= 0) & (validation_set.species != noise)
+    _, _, reference_hidden = forward_batches(
+        module, validation_set.crops[bats], validation_set.context[bats]
+    )
+    return fit_novelty(train_hidden.numpy(), train_set.species, reference_hidden.numpy())
 
 
 def _resolve(preset: str, config: TrainConfig | None) -> TrainConfig:
@@ -458,6 +487,7 @@ def _fit(
     else:
         temperature_species = fit_temperature(val_species_logits, validation_set.species)
     temperature_call_type = fit_temperature(val_call_type_logits, validation_set.call_type)
+    novelty = _fit_novelty(module, train_set, validation_set)
 
     report(TrainProgress("evaluate"))
     threshold = DEFAULT_CONFIDENCE_THRESHOLD
@@ -486,7 +516,8 @@ def _fit(
         "data_config": asdict(data_config),
     }
     if len(test_set.files) and any(f.split == "test" for f in test_set.files):
-        test_logits = predict_logits(module, test_set.crops, test_set.context)
+        test_logits = forward_batches(module, test_set.crops, test_set.context)
+        test_novel = novelty.novel(test_logits[2].numpy()) if novelty is not None else None
         cnn_species = _species_probabilities(
             test_logits[0], test_set, temperature_species, config.pass_smoothing
         )
@@ -499,7 +530,7 @@ def _fit(
                 b_species, test_set.file_index, test_set.start_s, test_set.peak_hz, noise
             )
         metrics["test"] = {
-            "cnn": _metrics_block(test_set, cnn_species, cnn_call_type, threshold),
+            "cnn": _metrics_block(test_set, cnn_species, cnn_call_type, threshold, novel=test_novel),
             "baseline": _metrics_block(test_set, b_species, b_call_type, threshold),
         }
     seconds = time.monotonic() - started
@@ -520,6 +551,7 @@ def _fit(
         baseline=baseline,
         version=version,
         pass_smoothing=config.pass_smoothing,
+        novelty=novelty,
     )
     report(TrainProgress("done", epoch=epoch, epochs=config.max_epochs, validation_score=best_score))
     return TrainResult(

@@ -90,6 +90,21 @@ def test_a_recording_is_the_mean_of_its_bat_calls_and_noise_when_there_are_none(
     assert empty.tolist() == [0.0, 0.0, 1.0] and CALL_TYPES[int(np.argmax(empty_type))] == "none"
 
 
+def test_a_recording_call_type_is_weighted_by_time_when_start_times_are_given() -> None:
+    labels = ("A a", NOISE)
+    starts = np.concatenate([0.1 * np.arange(10), 1.05 + 0.005 * np.arange(30)])
+    species = np.tile([0.9, 0.1], (40, 1))
+    search, buzz = [0.9, 0.05, 0.03, 0.02], [0.05, 0.9, 0.03, 0.02]
+    call_types = np.array([search] * 10 + [buzz] * 30)
+
+    _, by_calls = recording_probabilities(species, call_types, labels, CALL_TYPES)
+    _, by_time = recording_probabilities(species, call_types, labels, CALL_TYPES, starts)
+
+    assert CALL_TYPES[int(np.argmax(by_calls))] == "feeding_buzz"
+    assert CALL_TYPES[int(np.argmax(by_time))] == "echolocation"
+    assert by_time.sum() == pytest.approx(1.0)
+
+
 def _examples(truth: list[str], files: int = 1) -> CallExamples:
     n = len(truth)
     records = tuple(

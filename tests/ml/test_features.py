@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
-from ml.features import CONTEXT_FEATURES, CropConfig, call_context, call_crops
+from ml.features import CONTEXT_FEATURES, CropConfig, call_context, call_crops, call_time_shares
 from ml.spectrogram import compute_spectrogram
 
 RATE_HZ = 256_000
@@ -133,3 +134,14 @@ def test_context_measures_duration_bandwidth_and_peak() -> None:
     assert duration[1] > duration[0]
     assert bandwidth[0] > bandwidth[1]
     assert peak[0] > peak[1]
+
+
+def test_time_shares_are_gaps_to_the_next_call_capped_and_in_input_order() -> None:
+    starts = np.array([1.0, 0.0, 0.1, 1.006, 1.012])  # unsorted: two search calls, a gap, a buzz
+
+    shares = call_time_shares(starts, cap_s=0.2)
+
+    # 0.0 -> 0.1: 0.1 s; 0.1 -> 1.0: capped at 0.2 s; buzz calls 6 ms; the last call takes the gap before it.
+    assert shares.tolist() == pytest.approx([0.006, 0.1, 0.2, 0.006, 0.006])
+    assert call_time_shares(np.array([0.5])).tolist() == [0.2]
+    assert call_time_shares(np.array([0.3, 0.3])).tolist() == pytest.approx([0.001, 0.001])  # never zero

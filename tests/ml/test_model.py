@@ -15,7 +15,8 @@ from ml.baseline import fit_baseline
 from ml.detect import DetectConfig
 from ml.features import CONTEXT_FEATURES, CropConfig
 from ml.labels import CALL_TYPES, DEFAULT_LABEL_SET
-from ml.model import CallClassifier, ModelConfig, classify_calls, load_model, save_checkpoint
+from ml.model import CallClassifier, ModelConfig, classify_calls, load_model, predict_calls, save_checkpoint
+from ml.novelty import fit_novelty
 from ml.spectrogram import SpectrogramConfig
 
 RATE_HZ = 256_000
@@ -204,3 +205,22 @@ def test_a_checkpoint_of_an_unknown_format_is_refused(tmp_path: Path) -> None:
     torch.save(checkpoint, path)
     with pytest.raises(ValueError, match="format"):
         load_model(path)
+
+
+def test_the_novelty_fit_travels_with_the_checkpoint_and_older_files_have_none(tmp_path: Path) -> None:
+    module = _module()
+    crops, context = torch.randn(300, 1, 48, 32), torch.randn(300, len(CONTEXT_FEATURES))
+    with torch.inference_mode():
+        hidden = module.embed(crops, context).numpy()
+    novelty = fit_novelty(hidden, np.arange(300) % 3, hidden[:100])
+    assert novelty is not None
+    with_fit = load_model(_save(tmp_path / "with.pt", module, novelty=novelty))
+    without = load_model(_save(tmp_path / "without.pt", module))
+
+    got = predict_calls(with_fit, crops.numpy(), context.numpy())
+    plain = predict_calls(without, crops.numpy(), context.numpy())
+
+    assert with_fit.novelty is not None and with_fit.novelty.threshold == pytest.approx(novelty.threshold)
+    assert (got.novel == novelty.novel(hidden)).all() and got.novel.any()
+    assert without.novelty is None and not plain.novel.any()
+    assert np.allclose(got.species, plain.species) and np.allclose(got.call_type, plain.call_type)

@@ -17,7 +17,9 @@ import torch
 from ml.__main__ import main
 from ml.dataset import read_dataset
 from ml.evaluate import evaluate
-from ml.model import load_model
+from ml.labels import NOISE
+from ml.model import load_model, predict_calls
+from ml.novelty import NOVELTY_QUANTILE
 from ml.synth import SynthConfig, generate_dataset
 from ml.train import (
     PRESETS,
@@ -117,6 +119,22 @@ def test_checkpoint_describes_its_data_and_scores(tiny_model: tuple[Path, list],
     assert {"cnn", "baseline"} <= set(model.metrics["test"])  # the baseline is reported beside the CNN
     assert "macro_f1_species" in model.metrics["test"]["baseline"]["call"]
     assert model.metrics["best_epoch"] >= 1
+
+
+def test_the_checkpoint_tells_calls_unlike_its_training_data(
+    tiny_model: tuple[Path, list], tiny_heldout: Path
+) -> None:
+    model = load_model(tiny_model[0])
+    assert model.novelty is not None and model.novelty.quantile == NOVELTY_QUANTILE
+    examples = prepare_training_examples([tiny_heldout], label_set=LABELS, data_config=DataConfig(test_percent=0))
+    bats = examples.subset((examples.species >= 0) & (examples.species != LABELS.index(NOISE)))
+    alien = np.full_like(bats.crops, 4.0)  # every pixel loud: nothing like a call of any class
+
+    held_out = predict_calls(model, bats.crops, bats.context).novel
+    unlike = predict_calls(model, alien, bats.context).novel
+
+    assert held_out.mean() < 0.2  # about 1 - NOVELTY_QUANTILE of new calls like the training ones
+    assert unlike.mean() > 0.9
 
 
 def test_split_is_by_recording_and_the_test_split_never_trains(tiny_data: Path) -> None:
