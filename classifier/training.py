@@ -429,14 +429,15 @@ def training_data_build(
 
 
 def _reliability(model: LoadedModel, examples: CallExamples) -> list[dict[str, float]]:
-    """Calibration table of the species head: per confidence bin, the calls in it and how often right."""
+    """Calibration table of the species head: per confidence bin, the calls in it and how often right (the
+    probabilities the model answers from, pass smoothing included, as the evaluation's ECE)."""
     import numpy as np
 
-    from ml.model import predict_arrays
+    from ml.evaluate import predict_examples
 
     if len(examples) == 0:
         return []
-    probabilities, _ = predict_arrays(model, examples.crops, examples.context)
+    probabilities = predict_examples(model, examples).species
     rows = examples.detected & (examples.species >= 0)
     if not rows.any():
         return []

@@ -20,7 +20,7 @@ the detector reads too, exactly as in training), detects calls, classifies them 
    the highest summed probability); its confidence is the mean calibrated probability of the dominant
    answer over that answer's evidence calls. A file with bat calls but no pass (a single call) is answered
    from the mean probabilities of its bat calls. A file with no calls, or only noise, is `noise` with call
-   type `none`.
+   type `none`. The main call type is the one taking the most time (ml.features.call_time_shares).
 
 The model is loaded once per process by ml.model.load_model (cached per path and mtime); `analyse` takes
 the loaded model and never reloads it.
@@ -118,7 +118,7 @@ class PassResult:
     end_s: float  # end of the last call
     species: str  # a class or a group id
     n_calls: int
-    call_types: tuple[str, ...]  # present in the pass, most frequent first
+    call_types: tuple[str, ...]  # present in the pass, the one taking the most time first
     confidence: float  # mean calibrated probability of `species` over the pass's calls
 
 
