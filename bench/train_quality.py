@@ -1,6 +1,6 @@
 """Training quality and time (issue 4): both presets on synthetic data, and real data with and without.
 
-Run by hand (it trains several models; about 40-60 minutes on the 2-core machine):
+Run by hand (it trains several models; about 30 minutes on the quiet 2-core machine):
 
     .venv/bin/python bench/train_quality.py --work /tmp/train_quality [--skip-real] [--skip-quick]
 
@@ -127,9 +127,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/train_quality"))
     parser.add_argument(
-        "--per-class", type=int, default=20, help="synthetic training files per class and difficulty"
+        "--per-class", type=int, default=40, help="synthetic training files per class and difficulty"
     )
-    parser.add_argument("--test-per-class", type=int, default=10, help="hard test files per class (seed 2)")
+    parser.add_argument("--test-per-class", type=int, default=20, help="hard test files per class (seed 2)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-quick", action="store_true")
