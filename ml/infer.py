@@ -110,6 +110,7 @@ class CallResult:
     confidence: float  # calibrated probability behind `species` (summed over a group's classes)
     call_type_confidence: float
     species_probabilities: tuple[tuple[str, float], ...]  # every class, best first
+    novel: bool = False  # an echolocation call unlike every class the model was trained on (ml.novelty)
 
 
 @dataclass(frozen=True)
@@ -392,6 +393,7 @@ def aggregate(
             confidence=round(float(answers[i].confidence), 6),
             call_type_confidence=round(call_type_conf[i], 6),
             species_probabilities=_sorted_probabilities(species_probs[i], label_set),
+            novel=bool(checks.novel[i]),
         )
         for i, e in enumerate(events)
     )
@@ -592,6 +594,7 @@ def as_dict(analysis: Analysis) -> dict[str, object]:
                 "species": c.species,
                 "call_type": c.call_type,
                 "confidence": round(c.confidence, 4),
+                "novel": c.novel,
             }
             for c in analysis.calls
         ],

@@ -180,7 +180,8 @@ def test_calls_unlike_the_training_data_are_some_bat_whatever_the_model_says():
     assert flagged.species == BAT and {call.species for call in flagged.calls} == {BAT}
     assert flagged.calls[0].confidence == pytest.approx(1 - 0.05 / 3, abs=1e-6)  # the model's bat mass
     assert flagged.calls[0].species_probabilities[0][0] == PIP  # its opinion stays shown
-    assert unflagged.species == PIP
+    assert all(call.novel for call in flagged.calls) and as_dict(flagged)["calls"][0]["novel"] is True
+    assert unflagged.species == PIP and not any(call.novel for call in unflagged.calls)
 
 
 def test_a_pass_keeps_its_species_when_only_a_few_of_its_calls_are_novel():
@@ -196,6 +197,7 @@ def test_novel_social_calls_keep_their_answer_as_out_of_range_ones_do():
     analysis = run([(0.1 * k, probs(NOC), "social_call") for k in range(3)], novel=[True] * 3)
 
     assert {call.species for call in analysis.calls} == {NOC}
+    assert not any(call.novel for call in analysis.calls)  # only echolocation calls are checked
 
 
 def test_social_calls_are_not_checked_against_the_echolocation_range():
