@@ -279,8 +279,8 @@ def test_a_feeding_buzz_belongs_to_the_pass_it_sits_in_whatever_its_species():
 
 
 def test_a_long_buzz_does_not_outvote_the_search_flight_it_sits_in():
-    # 12 search calls 100 ms apart, then a 40-call buzz at 6 ms: more buzz calls, but most of the time searching
-    # (labels.csv lists such a file as echolocation first, as labellers do).
+    # 12 search calls 100 ms apart, then a 40-call buzz at 6 ms: more buzz calls, but most of the time is
+    # searching (labels.csv lists such a file as echolocation first, as labellers do).
     calls = [(0.1 * k, probs(PIP), "echolocation") for k in range(12)]
     calls += [(1.15 + 0.006 * k, probs(PIP), "feeding_buzz") for k in range(40)]
 
