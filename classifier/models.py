@@ -142,6 +142,8 @@ class CallDetection(models.Model):
     call_type = models.CharField(max_length=20)
     confidence = models.FloatField()
     pass_index = models.IntegerField(default=-1)
+    # An echolocation call unlike every class the model was trained on (ml.novelty): answered Chiroptera sp.
+    novel = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["analysis", "start_s"]

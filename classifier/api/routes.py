@@ -151,6 +151,7 @@ def recording_calls(request: HttpRequest, recording_id: int = Path(..., ge=1, le
                 "call_type": call.call_type,
                 "confidence": call.confidence,
                 "pass_index": call.pass_index,
+                "novel": call.novel,
             }  # fmt: skip
             for call in shown.calls
         ],

@@ -69,6 +69,10 @@ class CallOut(Schema):
     call_type: str
     confidence: float | None
     pass_index: int = Field(description="The pass the call belongs to, -1 when none.")
+    novel: bool = Field(
+        default=False,
+        description="An echolocation call unlike every class the model knows, answered Chiroptera sp.",
+    )
 
 
 class CallsOut(Schema):

@@ -143,6 +143,7 @@ class FakeCall:
     peak_hz: float = 46_000.0
     snr_db: float = 24.0
     confidence: float = 0.93
+    novel: bool = False
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,17 @@ def test_analysis_stores_every_call_and_one_prediction(fake_ml, model_version, v
     assert fake_ml.analysed[0][2] == 1.0  # the recording's time-expansion factor reaches ml
 
 
+def test_a_call_unlike_the_training_data_is_stored_as_novel(fake_ml, model_version, visit, run_queued):
+    base = pipistrelle_and_noctule()
+    fake_ml.result = replace(
+        base, calls=(*base.calls, FakeCall(0.7, 0.705, "Chiroptera sp.", pass_index=-1, novel=True))
+    )
+
+    analysis = run_queued(ingested(visit))
+
+    assert list(analysis.calls.order_by("start_s").values_list("novel", flat=True)) == [False] * 5 + [True]
+
+
 def test_a_rerun_replaces_calls_and_prediction_and_never_duplicates_them(
     fake_ml, model_version, visit, run_queued
 ):

@@ -214,3 +214,16 @@ def test_retry_answers_only_post(client, recording, fieldworker, model):
     analysis = add_result(recording, model, state=AnalysisState.FAILED)
     client.force_login(fieldworker)
     assert client.get(reverse("analysis_retry", args=[analysis.pk])).status_code == 405
+
+
+def test_a_call_unlike_the_training_data_is_marked_in_the_calls_table(client, recording, fieldworker, model):
+    from classifier.models import CallDetection
+
+    analysis = add_result(recording, model, species=(PIP,), calls=[(PIP, 0), ("Chiroptera sp.", 0)])
+    CallDetection.objects.filter(analysis=analysis, species="Chiroptera sp.").update(novel=True)
+    client.force_login(fieldworker)
+
+    page = client.get(url(recording)).content.decode()
+
+    assert page.count("unlike training data") == 1
+    assert "has not seen a call like this one" in page
