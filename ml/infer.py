@@ -42,9 +42,9 @@ import torch
 from ml.audio import Audio, load_audio
 from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD
 from ml.detect import CallEvent, detect_calls
-from ml.features import call_context, call_crops, call_time_shares, smooth_species_over_passes
+from ml.features import call_time_shares
 from ml.labels import BAT, GROUPS, NOISE, group_of
-from ml.model import CallPredictions, LoadedModel, predict_calls
+from ml.model import LoadedModel, classify_calls
 from ml.plausibility import check_calls
 from ml.spectrogram import Spectrogram, compute_spectrogram
 
@@ -398,10 +398,10 @@ def aggregate(
         for i, e in enumerate(events)
     )
     bat = np.array([label != NOISE for label in labels], dtype=bool)
-    time_share = np.zeros(n)
-    time_share[bat] = call_time_shares(starts[bat])
     if not bat.any():
         return _noise_analysis(path, audio, calls, species_probs, model, threshold)
+    time_share = np.zeros(n)
+    time_share[bat] = call_time_shares(starts[bat])
 
     # A pass is labelled by its evidence: the calls answered with its label or one compatible with it (buzzes
     # and social calls that joined it by time, whatever the classifier made of them, count for the pass but are
@@ -471,35 +471,6 @@ def aggregate(
     )
 
 
-def _classify(
-    model: LoadedModel, spectrogram: Spectrogram, events: Sequence[CallEvent], batch_size: int
-) -> CallPredictions:
-    """ml.model.predict_calls, one batch of crops at a time: the crops, their gathered spectrogram windows
-    and the CNN's activations of a file with hundreds of calls never sit in memory at once (peak RSS)."""
-    if not events:
-        return CallPredictions(
-            np.zeros((0, len(model.label_set)), dtype=np.float32),
-            np.zeros((0, len(model.call_types)), dtype=np.float32),
-            np.zeros(0, dtype=bool),
-        )
-    context = call_context(events)  # over all calls: intervals to neighbours cross batch borders
-    batches = []
-    for start in range(0, len(events), batch_size):
-        crops = call_crops(spectrogram, events[start : start + batch_size], model.crop)
-        batch_context = context[start : start + batch_size]
-        batches.append(predict_calls(model, crops, batch_context, batch_size=batch_size))
-    species, call_types, novel = (np.concatenate(part) for part in zip(*batches))
-    if model.pass_smoothing:
-        # As ml.model.classify_calls and ml.evaluate do: what was calibrated and scored is what is answered.
-        species = smooth_species_over_passes(
-            species,
-            np.array([e.start_s for e in events], dtype=np.float64),
-            np.array([e.peak_hz for e in events], dtype=np.float64),
-            model.noise_index,
-        )
-    return CallPredictions(species, call_types, novel)
-
-
 def analyse_audio(
     path: str | os.PathLike[str],
     audio: Audio,
@@ -514,7 +485,9 @@ def analyse_audio(
     events = detect_calls(audio, model.detect, spectrogram=spectrogram)
     if config.torch_threads is not None and torch.get_num_threads() != config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    species_probs, call_type_probs, novel = _classify(model, spectrogram, events, config.batch_size)
+    species_probs, call_type_probs, novel = classify_calls(
+        model, audio, events, spectrogram=spectrogram, batch_size=config.batch_size
+    )
     analysis = aggregate(path, audio, events, species_probs, call_type_probs, model, config, novel=novel)
     return analysis, spectrogram
 

@@ -292,38 +292,6 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> np.nda
     return torch.softmax(logits / max(float(temperature), 1e-3), dim=1).numpy().astype(np.float32)
 
 
-def classify_calls(
-    model: LoadedModel,
-    audio: Audio,
-    events: Sequence[CallLike],
-    *,
-    spectrogram: Spectrogram | None = None,
-    batch_size: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated probabilities per call: species (n, len(label_set)), call type (n, len(call_types)).
-
-    `events` are the calls of one file (all of them: species evidence is shared within passes when the
-    model says so). Pass the file's spectrogram when it was already computed with `model.spectrogram` (the detector
-    needed it too); otherwise it is computed here from `audio`.
-    """
-    n = len(events)
-    if n == 0:
-        return (
-            np.zeros((0, len(model.label_set)), dtype=np.float32),
-            np.zeros((0, len(model.call_types)), dtype=np.float32),
-        )
-    if spectrogram is None or spectrogram.config != model.spectrogram:
-        spectrogram = compute_spectrogram(audio.samples, audio.sample_rate_hz, model.spectrogram)
-    crops = call_crops(spectrogram, events, model.crop)
-    context = call_context(events)
-    species, call_type = predict_arrays(model, crops, context, batch_size=batch_size)
-    if model.pass_smoothing:
-        starts = np.array([e.start_s for e in events], dtype=np.float64)
-        peaks = np.array([e.peak_hz for e in events], dtype=np.float64)
-        species = smooth_species_over_passes(species, starts, peaks, model.noise_index)
-    return species, call_type
-
-
 class CallPredictions(NamedTuple):
     """Per-call output of the network: calibrated probabilities of both heads, and whether each call is
     novel (ml.novelty: unlike every class the model was trained on; all False without a novelty fit)."""
@@ -331,6 +299,45 @@ class CallPredictions(NamedTuple):
     species: np.ndarray  # (n, len(label_set)) float32
     call_type: np.ndarray  # (n, len(call_types)) float32
     novel: np.ndarray  # (n,) bool
+
+
+def classify_calls(
+    model: LoadedModel,
+    audio: Audio,
+    events: Sequence[CallLike],
+    *,
+    spectrogram: Spectrogram | None = None,
+    batch_size: int = 256,
+) -> CallPredictions:
+    """What the model says of each call of one file: calibrated probabilities of both heads (species shared
+    within passes when the checkpoint says so, as training calibrated and evaluation scores them) and novelty.
+
+    `events` are the calls of one file (all of them: pass neighbours and intervals cross batch borders).
+    Crops and the forward pass go `batch_size` calls at a time, so the crops, their gathered spectrogram
+    windows and the CNN's activations of a file with hundreds of calls never sit in memory at once (peak
+    RSS). Pass the file's spectrogram when it was already computed with `model.spectrogram` (the detector
+    needed it too); otherwise it is computed here from `audio`.
+    """
+    if not events:
+        return CallPredictions(
+            np.zeros((0, len(model.label_set)), dtype=np.float32),
+            np.zeros((0, len(model.call_types)), dtype=np.float32),
+            np.zeros(0, dtype=bool),
+        )
+    if spectrogram is None or spectrogram.config != model.spectrogram:
+        spectrogram = compute_spectrogram(audio.samples, audio.sample_rate_hz, model.spectrogram)
+    context = call_context(events)  # over all calls: intervals to neighbours cross batch borders
+    batches = []
+    for start in range(0, len(events), batch_size):
+        crops = call_crops(spectrogram, events[start : start + batch_size], model.crop)
+        batch_context = context[start : start + batch_size]
+        batches.append(predict_calls(model, crops, batch_context, batch_size=batch_size))
+    species, call_types, novel = (np.concatenate(part) for part in zip(*batches))
+    if model.pass_smoothing:
+        starts = np.array([e.start_s for e in events], dtype=np.float64)
+        peaks = np.array([e.peak_hz for e in events], dtype=np.float64)
+        species = smooth_species_over_passes(species, starts, peaks, model.noise_index)
+    return CallPredictions(species, call_types, novel)
 
 
 def predict_calls(

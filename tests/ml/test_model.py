@@ -171,7 +171,7 @@ def test_load_model_is_cached_until_the_file_changes(tmp_path: Path) -> None:
 def test_classify_calls_gives_calibrated_probabilities_per_call(tmp_path: Path) -> None:
     model = load_model(_save(tmp_path / "model.pt", _module()))
     calls = [Call(0.1, 0.105, 40e3, 50e3, 45e3), Call(0.3, 0.305, 95e3, 105e3, 100e3)]
-    species, call_type = classify_calls(model, _audio([(0.1, 45_000), (0.3, 100_000)]), calls)
+    species, call_type, _ = classify_calls(model, _audio([(0.1, 45_000), (0.3, 100_000)]), calls)
     assert species.shape == (2, len(DEFAULT_LABEL_SET)) and call_type.shape == (2, len(CALL_TYPES))
     assert np.allclose(species.sum(axis=1), 1.0, atol=1e-5) and np.allclose(
         call_type.sum(axis=1), 1.0, atol=1e-5
@@ -186,15 +186,15 @@ def test_temperature_changes_confidence_not_the_ranking(tmp_path: Path) -> None:
     warm = load_model(_save(tmp_path / "warm.pt", module, temperature_species=3.0))
     audio = _audio([(0.1, 45_000)])
     calls = [Call(0.1, 0.105, 40e3, 50e3, 45e3)]
-    p_cool, _ = classify_calls(cool, audio, calls)
-    p_warm, _ = classify_calls(warm, audio, calls)
+    p_cool, _, _ = classify_calls(cool, audio, calls)
+    p_warm, _, _ = classify_calls(warm, audio, calls)
     assert np.argsort(p_cool[0]).tolist() == np.argsort(p_warm[0]).tolist()
     assert p_warm.max() < p_cool.max()
 
 
 def test_classify_calls_without_calls_gives_empty_arrays(tmp_path: Path) -> None:
     model = load_model(_save(tmp_path / "model.pt", _module()))
-    species, call_type = classify_calls(model, _audio([]), [])
+    species, call_type, _ = classify_calls(model, _audio([]), [])
     assert species.shape == (0, len(DEFAULT_LABEL_SET)) and call_type.shape == (0, len(CALL_TYPES))
 
 
