@@ -204,6 +204,7 @@ def pipistrelle_analysis(path: str = "x.wav", *, time_expansion: float = 1.0) ->
             confidence=0.93,
             call_type_confidence=0.9,
             species_probabilities=probabilities,
+            novel=start == 0.170,  # the last call unlike the training data (ml.novelty)
         )  # fmt: skip
         for start in (0.010, 0.090, 0.170)
     )

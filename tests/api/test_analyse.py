@@ -49,6 +49,7 @@ def test_result_comes_back_within_the_wait_and_nothing_is_kept(api, fake_model, 
     analysis = body["analysis"]
     assert (analysis["species"], analysis["species_present"], analysis["file"]) == (PIP, [PIP], "night.wav")
     assert analysis["model_version"] == "fake-api" and len(analysis["calls"]) == 3
+    assert [call["novel"] for call in analysis["calls"]] == [False, False, True]
     assert analysis["passes"][0]["n_calls"] == 3
     assert fake_model.analysed[0][1] == 10.0  # the time-expansion factor reached the analysis
     _nothing_kept(media_root)

@@ -62,6 +62,7 @@ def test_prediction_calls_and_label_after_analysis(api, analysed):
     calls = api.get(f"/recordings/{analysed.pk}/calls").json()
     assert calls["state"] == "done" and len(calls["calls"]) == 3
     assert calls["calls"][0]["start_s"] == pytest.approx(0.010) and calls["calls"][0]["species"] == PIP
+    assert [call["novel"] for call in calls["calls"]] == [False, False, True]
 
     label = api.get(f"/recordings/{analysed.pk}/label").json()
     assert (label["source"], label["review_status"], label["species_present"]) == (
