@@ -1,7 +1,7 @@
 """Evaluation: how well a model names species and call types, per call and per recording, beside the baseline.
 
 Place in the pipeline: a checkpoint (ml.model.load_model) + dataset folders (ml.dataset) -> detection and
-classification of every file (ml.training_data.prepare_examples, ml.model.predict_arrays) -> **scores**.
+classification of every file (ml.training_data.prepare_examples, ml.model.predict_calls) -> **scores**.
 ml.train uses the same scoring on its frozen test split and stores the result in the checkpoint.
 
 Per call: the detected calls of each file, with truth from events.csv (else the file label), ambiguous
@@ -28,7 +28,7 @@ from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, FallbackAnswer, fallbac
 from ml.features import call_time_shares, smooth_species_by_file
 from ml.labels import BAT, NOISE
 from ml.metrics import HeadScores, expected_calibration_error, group_accuracy, score_head
-from ml.model import CallPredictions, LoadedModel, classify_calls, predict_calls
+from ml.model import CallPredictions, LoadedModel, predict_calls
 from ml.plausibility import CallChecks, check_calls
 from ml.training_data import CallExamples, DataConfig, assign_splits, load_files, prepare_examples
 
@@ -36,7 +36,6 @@ __all__ = [
     "EvaluationReport",
     "ModelScores",
     "OutOfRange",
-    "classify_calls",
     "evaluate",
     "plot_confusion",
     "predict_examples",
