@@ -18,6 +18,7 @@ import soundfile as sf
 from ml.__main__ import main as ml_main
 from ml.audio import load_audio
 from ml.detect import CallEvent, DetectConfig, detect_calls, detect_calls_in_samples, group_passes
+from ml.detect import _box_mean, _frame_percentile
 
 RATE_HZ = 256_000
 
@@ -108,6 +109,27 @@ def assert_found(events: tuple[CallEvent, ...], call: Call) -> CallEvent:
     assert event.high_hz >= min(high_hz - 15_000, event.peak_hz)  # a sweep's faint top may fall short
     assert event.snr_db >= DetectConfig().threshold_db
     return event
+
+
+# ------------------------------------------------------------------------------------------------ steps
+
+
+@pytest.mark.parametrize("size", [(3, 3), (1, 3), (5, 1), (7, 5)])
+@pytest.mark.parametrize("shape", [(40, 300), (2, 9)])
+def test_smoothing_is_a_centred_box_mean_with_repeated_edges(size, shape) -> None:
+    from scipy import ndimage
+
+    values = np.random.default_rng(3).normal(0.0, 10.0, shape).astype(np.float32)
+    expected = ndimage.uniform_filter(values.astype(np.float64), size, mode="nearest")
+    smoothed = _box_mean(values, size)
+    assert smoothed.dtype == np.float32
+    np.testing.assert_allclose(smoothed, expected, atol=1e-4)
+
+
+def test_broadband_level_is_each_frames_median_across_blocks_of_frames() -> None:
+    values = np.random.default_rng(4).normal(0.0, 10.0, (111, 1000)).astype(np.float32)  # 4 blocks, 1 partial
+    k = int(round(0.5 * 110))
+    np.testing.assert_array_equal(_frame_percentile(values, 50.0), np.sort(values, axis=0)[k])
 
 
 # ------------------------------------------------------------------------------------------------ calls

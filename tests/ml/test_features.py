@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from ml.features import CONTEXT_FEATURES, CropConfig, call_context, call_crops, call_time_shares
+from ml.features import _pooled_windows
 from ml.spectrogram import compute_spectrogram
 
 RATE_HZ = 256_000
@@ -89,6 +92,34 @@ def test_no_calls_give_empty_arrays() -> None:
     spectrogram = compute_spectrogram(_tone_bursts([]), RATE_HZ)
     assert call_crops(spectrogram, []).shape == (0, 1, 48, 32)
     assert call_context([]).shape == (0, len(CONTEXT_FEATURES))
+
+
+def _reference_crops(spectrogram, centres_s: np.ndarray, config: CropConfig) -> np.ndarray:
+    """Crops by the definition: each call's window of frames (-inf outside the file), adaptive max pooling."""
+    values = torch.from_numpy(spectrogram.values_db)
+    n_time = values.shape[1]
+    per_cell = int(round(config.window_ms / 1000.0 / config.n_frames / spectrogram.hop_s))
+    width = per_cell * config.n_frames
+    first = np.round(centres_s / spectrogram.hop_s).astype(np.int64) - width // 2
+    index = first[:, None] + np.arange(width)[None, :]
+    windows = values[:, torch.from_numpy(np.clip(index, 0, n_time - 1))].permute(1, 0, 2).unsqueeze(1)
+    outside = torch.from_numpy((index < 0) | (index >= n_time))
+    windows = windows.masked_fill(outside[:, None, None, :], float("-inf"))
+    pooled = F.adaptive_max_pool2d(windows, (config.n_freq_bins, config.n_frames))
+    return pooled.masked_fill(torch.isinf(pooled), float("nan")).numpy()
+
+
+@pytest.mark.parametrize("n_calls", [3, 400])
+def test_crops_of_few_and_of_many_calls_are_cut_exactly_as_defined(n_calls: int) -> None:
+    # A few calls gather their own windows; many calls share one pooled spectrogram. Both must be the crops
+    # the model was trained on, pixel for pixel, also for calls at and beyond the ends of the file.
+    samples = _tone_bursts([(0.05 * k, 0.004, 30_000 + 8_000 * (k % 10)) for k in range(10)])
+    spectrogram = compute_spectrogram(samples, RATE_HZ)
+    config = CropConfig()
+    centres = np.concatenate([np.linspace(0.0, 0.5, n_calls - 2), [-0.01, 0.6]])
+    with torch.inference_mode():
+        got = _pooled_windows(spectrogram, centres, config).numpy()
+    np.testing.assert_array_equal(got, _reference_crops(spectrogram, centres, config))
 
 
 def _column(name: str) -> int:
