@@ -23,9 +23,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NOVELTY_QUANTILE", "NoveltyModel", "fit_novelty"]
+__all__ = ["MIN_REFERENCE_FILES", "NOVELTY_QUANTILE", "NoveltyModel", "fit_novelty"]
 
 NOVELTY_QUANTILE = 0.95  # share of validation bat calls below the threshold (chosen, docs/model.md)
+# Calls of one recording resemble each other, so a quantile over the calls of a few recordings is a quantile
+# of those recordings, not of new ones: with 3 validation files, 16-38 % of new files' calls came out novel
+# instead of 5 %. Below this many validation recordings with bat calls there is no novelty check.
+MIN_REFERENCE_FILES = 8
 SHRINKAGE = 0.1  # towards a scaled identity: 128 dimensions, some nearly constant after ReLU
 
 
@@ -79,15 +83,19 @@ def fit_novelty(
     *,
     quantile: float = NOVELTY_QUANTILE,
     shrinkage: float = SHRINKAGE,
+    reference_files: int | None = None,
 ) -> NoveltyModel | None:
     """Fit on the training split's hidden activations and their class indices (-1 = unknown, left out); the
-    threshold is the `quantile` of the distances of `reference_hidden` (the validation split's bat calls).
-    None when there is too little to fit (fewer than two rows per dimension, or no reference rows)."""
+    threshold is the `quantile` of the distances of `reference_hidden` (the validation split's bat calls, from
+    `reference_files` recordings when known). None when there is too little to fit: fewer than two rows per
+    dimension, no reference rows, or fewer than MIN_REFERENCE_FILES reference recordings."""
     train_hidden = np.asarray(train_hidden, dtype=np.float64)
     train_classes = np.asarray(train_classes)
     known = train_classes >= 0
     hidden, classes = train_hidden[known], train_classes[known]
     if len(hidden) < 2 * hidden.shape[1] or not len(reference_hidden):
+        return None
+    if reference_files is not None and reference_files < MIN_REFERENCE_FILES:
         return None
     present = np.unique(classes)
     means = np.stack([hidden[classes == k].mean(axis=0) for k in present])

@@ -217,14 +217,18 @@ def _fit_novelty(
     module: CallClassifier, train_set: CallExamples, validation_set: CallExamples
 ) -> NoveltyModel | None:
     """ml.novelty on the hidden layer: class means from the training calls, the threshold from the
-    validation split's bat calls (files the fit never saw, as new recordings are)."""
+    validation split's bat calls (files the fit never saw, as new recordings are); none when the validation
+    split holds too few recordings with bat calls for a threshold (ml.novelty.MIN_REFERENCE_FILES)."""
     _, _, train_hidden = forward_batches(module, train_set.crops, train_set.context)
     noise = train_set.label_set.index(NOISE) if NOISE in train_set.label_set else -2
     bats = (validation_set.species >= 0) & (validation_set.species != noise)
     _, _, reference_hidden = forward_batches(
         module, validation_set.crops[bats], validation_set.context[bats]
     )
-    return fit_novelty(train_hidden.numpy(), train_set.species, reference_hidden.numpy())
+    reference_files = len(np.unique(validation_set.file_index[bats]))
+    return fit_novelty(
+        train_hidden.numpy(), train_set.species, reference_hidden.numpy(), reference_files=reference_files
+    )
 
 
 def _resolve(preset: str, config: TrainConfig | None) -> TrainConfig:

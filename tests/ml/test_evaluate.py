@@ -269,7 +269,9 @@ def test_evaluate_command_prints_one_json_object_last(
 
 def test_scores_do_not_change_with_temperature_but_ece_does(model_and_data: tuple[Path, Path]) -> None:
     path, heldout = model_and_data
-    model = load_model(path)
+    # Per call, without pass smoothing: a pass's members are the calls more likely bat than noise, which
+    # a temperature moves, so smoothed scores may change with it for that reason alone.
+    model = dataclasses.replace(load_model(path), pass_smoothing=False)
     hot = dataclasses.replace(model, temperature_species=model.temperature_species * 5)
     a, b = evaluate(model, [heldout]), evaluate(hot, [heldout])
     assert a.cnn.species.macro_f1 == b.cnn.species.macro_f1

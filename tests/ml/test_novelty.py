@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.novelty import NoveltyModel, fit_novelty
+from ml.novelty import MIN_REFERENCE_FILES, NoveltyModel, fit_novelty
 
 DIMENSIONS = 16
 
@@ -81,6 +81,10 @@ def test_unknown_rows_are_left_out_and_too_little_data_fits_nothing():
     assert fit_novelty(hidden, -np.ones(20, dtype=np.int64), hidden) is None
     many = rng.normal(0.0, 1.0, (200, DIMENSIONS))
     assert fit_novelty(many, np.zeros(200, dtype=np.int64), many[:0]) is None  # no reference rows
+    # Reference calls from too few recordings: their quantile is not that of new recordings.
+    few = fit_novelty(many, np.zeros(200, dtype=np.int64), many, reference_files=MIN_REFERENCE_FILES - 1)
+    enough = fit_novelty(many, np.zeros(200, dtype=np.int64), many, reference_files=MIN_REFERENCE_FILES)
+    assert few is None and enough is not None
     assert model_of_no_rows_is_empty()
 
 

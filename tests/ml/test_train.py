@@ -19,7 +19,7 @@ from ml.dataset import read_dataset
 from ml.evaluate import evaluate
 from ml.labels import NOISE
 from ml.model import load_model, predict_calls
-from ml.novelty import NOVELTY_QUANTILE
+from ml.novelty import MIN_REFERENCE_FILES, NOVELTY_QUANTILE
 from ml.synth import SynthConfig, generate_dataset
 from ml.train import (
     PRESETS,
@@ -121,10 +121,15 @@ def test_checkpoint_describes_its_data_and_scores(tiny_model: tuple[Path, list],
     assert model.metrics["best_epoch"] >= 1
 
 
-def test_the_checkpoint_tells_calls_unlike_its_training_data(
-    tiny_model: tuple[Path, list], tiny_heldout: Path
+def test_a_checkpoint_with_enough_validation_recordings_tells_calls_unlike_its_training_data(
+    tiny_heldout: Path, tmp_path: Path
 ) -> None:
-    model = load_model(tiny_model[0])
+    # 12 files per class, none in the test split and 40 % in validation: over MIN_REFERENCE_FILES bat files.
+    data = generate_dataset(tmp_path / "data", 12, seed=13, config=SHORT_FILES, labels=LABELS)
+    torch.set_num_threads(1)
+    split = DataConfig(test_percent=0, validation_fraction=0.4)
+    train([data], tmp_path / "m.pt", config=TINY, seed=3, label_set=LABELS, data_config=split)
+    model = load_model(tmp_path / "m.pt")
     assert model.novelty is not None and model.novelty.quantile == NOVELTY_QUANTILE
     examples = prepare_training_examples([tiny_heldout], label_set=LABELS, data_config=DataConfig(test_percent=0))
     bats = examples.subset((examples.species >= 0) & (examples.species != LABELS.index(NOISE)))
@@ -133,8 +138,18 @@ def test_the_checkpoint_tells_calls_unlike_its_training_data(
     held_out = predict_calls(model, bats.crops, bats.context).novel
     unlike = predict_calls(model, alien, bats.context).novel
 
-    assert held_out.mean() < 0.2  # about 1 - NOVELTY_QUANTILE of new calls like the training ones
+    # 1 - NOVELTY_QUANTILE of new calls like the training ones is the aim; tiny models on 20 validation
+    # files flag 10-22 % of these 95 calls, depending on the training seed.
+    assert held_out.mean() < 0.25
     assert unlike.mean() > 0.9
+
+
+def test_a_checkpoint_with_too_few_validation_recordings_has_no_novelty_check(
+    tiny_model: tuple[Path, list]
+) -> None:
+    model = load_model(tiny_model[0])
+    assert model.metrics["n_files"]["validation"] < MIN_REFERENCE_FILES
+    assert model.novelty is None
 
 
 def test_split_is_by_recording_and_the_test_split_never_trains(tiny_data: Path) -> None:
