@@ -62,9 +62,11 @@ def test_a_species_the_model_gets_wrong_is_learned_from_expert_labels(
         decision_record(recording=recording, reviewer=expert, status=ReviewStatus.CORRECTED,
                         species_present=[DAU], call_types=["echolocation"])  # fmt: skip
 
+    # 6 synthetic files per class: with 4, the run's 3 validation files gave a temperature that left the new
+    # model's Daubenton's answers just under the confidence threshold (0.6-0.7) on the ml.synth v2 files.
     with django_capture_on_commit_callbacks(execute=True):  # the eager worker runs the queued run
         run = training.training_run_start(user=expert, use_xeno_canto=False, use_reviewed=True,
-                                          use_synthetic=True, synthetic_per_class=4, preset="tiny", seed=1)  # fmt: skip
+                                          use_synthetic=True, synthetic_per_class=6, preset="tiny", seed=1)  # fmt: skip
     run.refresh_from_db()
 
     assert run.state == JobState.DONE, run.error
