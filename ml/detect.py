@@ -309,7 +309,8 @@ def _regions(
         box = (slice(f_start, f_stop), slice(t_start, t_stop))
         # Pixels of this group, in the frames of its box (frames between its pieces hold none of it).
         inside = np.zeros((f_stop - f_start, t_stop - t_start), dtype=bool)
-        inside[:, frames[c_start:c_stop] - t_start] = group_of_label[labels[f_start:f_stop, c_start:c_stop]] == g
+        in_group = group_of_label[labels[f_start:f_stop, c_start:c_stop]] == g
+        inside[:, frames[c_start:c_stop] - t_start] = in_group
         level = np.where(inside, level_db[box], -np.inf)
         peak_db = float(level.max())
         # Extents where the call is within extent_below_peak_db of its peak: a loud call's reverberation

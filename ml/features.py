@@ -23,7 +23,6 @@ from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ml.spectrogram import Spectrogram
 

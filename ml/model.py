@@ -70,7 +70,7 @@ class ModelConfig:
     n_freq_bins: int = 48
     n_frames: int = 32
     n_context: int = len(CONTEXT_FEATURES)
-    channels: tuple[int, int, int] = (8, 16, 32)
+    channels: tuple[int, int, int] = (12, 24, 48)
     hidden_units: int = 64
     dropout: float = 0.2
 

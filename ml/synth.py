@@ -70,7 +70,8 @@ NOISE_KINDS: tuple[NoiseKind, ...] = ("insect", "rain", "click", "wind")
 SPEED_OF_SOUND_M_S = 343.0
 SNR_REFERENCE_BAND_HZ = 10_000.0  # call and noise-source levels are set against the background in this band
 LICENCE = "CC0-1.0"
-GENERATOR_VERSION = 2  # bump when the same seed starts giving different files (2: _dominance counts clear calls)
+# Bump when the same seed starts giving different files (2: _dominance also counts clear calls).
+GENERATOR_VERSION = 2
 # A call at least this far above the background (events.csv snr_db) is clear in a spectrogram: ml.detect finds
 # 80 % of hard-set calls at 18-21 dB and under half below 18 (docs/model.md, "Results").
 CLEAR_CALL_SNR_DB = 18.0

@@ -17,8 +17,15 @@ import soundfile as sf
 
 from ml.__main__ import main as ml_main
 from ml.audio import load_audio
-from ml.detect import CallEvent, DetectConfig, detect_calls, detect_calls_in_samples, group_passes
-from ml.detect import _box_mean, _frame_percentile
+from ml.detect import (
+    CallEvent,
+    DetectConfig,
+    _box_mean,
+    _frame_percentile,
+    detect_calls,
+    detect_calls_in_samples,
+    group_passes,
+)
 
 RATE_HZ = 256_000
 
@@ -128,7 +135,7 @@ def test_smoothing_is_a_centred_box_mean_with_repeated_edges(size, shape) -> Non
 
 def test_broadband_level_is_each_frames_median_across_blocks_of_frames() -> None:
     values = np.random.default_rng(4).normal(0.0, 10.0, (111, 1000)).astype(np.float32)  # 4 blocks, 1 partial
-    k = int(round(0.5 * 110))
+    k = round(0.5 * 110)
     np.testing.assert_array_equal(_frame_percentile(values, 50.0), np.sort(values, axis=0)[k])
 
 

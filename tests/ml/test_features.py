@@ -9,8 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ml.features import CONTEXT_FEATURES, CropConfig, call_context, call_crops, call_time_shares
-from ml.features import _pooled_windows
+from ml.features import (
+    CONTEXT_FEATURES,
+    CropConfig,
+    _pooled_windows,
+    call_context,
+    call_crops,
+    call_time_shares,
+)
 from ml.spectrogram import compute_spectrogram
 
 RATE_HZ = 256_000
@@ -98,7 +104,7 @@ def _reference_crops(spectrogram, centres_s: np.ndarray, config: CropConfig) -> 
     """Crops by the definition: each call's window of frames (-inf outside the file), adaptive max pooling."""
     values = torch.from_numpy(spectrogram.values_db)
     n_time = values.shape[1]
-    per_cell = int(round(config.window_ms / 1000.0 / config.n_frames / spectrogram.hop_s))
+    per_cell = round(config.window_ms / 1000.0 / config.n_frames / spectrogram.hop_s)
     width = per_cell * config.n_frames
     first = np.round(centres_s / spectrogram.hop_s).astype(np.int64) - width // 2
     index = first[:, None] + np.arange(width)[None, :]
