@@ -46,6 +46,10 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ModelNameTaken(ValueError):
+    """A model version of that name exists already (names are unique)."""
+
+
 def model_version_register(
     *, path: Path, name: str | None = None, activate: bool = False, notes: str = ""
 ) -> ModelVersion:
@@ -59,9 +63,16 @@ def model_version_register(
         if activate:
             model_version_activate(model_version=existing)
         return existing
+    if name is None:
+        name = getattr(model, "version", "") or f"model-{sha256[:10]}"
+        if ModelVersion.objects.filter(name=name).exists():
+            # Another checkpoint of the same preset, seed and data (trained by other code, or retrained).
+            name = f"{name}-{sha256[:8]}"
+    elif ModelVersion.objects.filter(name=name).exists():
+        raise ModelNameTaken(f"a model version named {name!r} exists already; choose another name")
     manifest = dict(model.manifest or {})
     version = ModelVersion(
-        name=name or getattr(model, "version", "") or f"model-{sha256[:10]}",
+        name=name,
         sha256=sha256,
         label_set=list(model.label_set),
         call_types=list(model.call_types),

@@ -255,3 +255,41 @@ def test_a_registered_tiny_model_names_a_synthetic_pipistrelle(
     run_queued(recording)
     assert analysis.calls.count() == prediction.n_calls
     assert Prediction.objects.filter(recording=recording).count() == 1
+
+
+# ------------------------------------------------------------------------------------------- registering
+
+
+def _retrained_copy(tiny_model_path, folder):
+    """Another checkpoint with the same version string (same preset, seed and data), other weights."""
+    import torch
+
+    checkpoint = torch.load(tiny_model_path, weights_only=False)
+    checkpoint["temperature_species"] = checkpoint["temperature_species"] * 1.5
+    path = folder / "retrained.pt"
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_second_checkpoint_with_the_same_version_string_is_registered_under_its_own_name(
+    tiny_model_path, tmp_path
+):
+    first = services.model_version_register(path=tiny_model_path)
+    second = services.model_version_register(path=_retrained_copy(tiny_model_path, tmp_path))
+
+    assert first.pk != second.pk and first.sha256 != second.sha256
+    assert second.name.startswith(first.name) and second.name != first.name
+    assert services.model_version_register(path=tiny_model_path).pk == first.pk  # same file: same version
+
+
+@pytest.mark.slow
+def test_a_name_already_taken_is_refused_clearly_and_nothing_is_stored(tiny_model_path, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    services.model_version_register(path=tiny_model_path, name="field-2026")
+    retrained = _retrained_copy(tiny_model_path, tmp_path)
+
+    with pytest.raises(CommandError, match="named 'field-2026' exists already"):
+        call_command("register_model", str(retrained), "--name", "field-2026")
+    assert ModelVersion.objects.count() == 1

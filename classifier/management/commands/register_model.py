@@ -20,6 +20,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         try:
             version = services.model_version_register(path=path, name=name, activate=activate)
+        except services.ModelNameTaken as exc:
+            raise CommandError(str(exc)) from exc
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CommandError(f"{path}: not a Batsite model checkpoint ({exc})") from exc
         state = "active" if version.is_active else "inactive"
