@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import math
 import os
 import time
@@ -231,6 +233,20 @@ def _fit_novelty(
     return fit_novelty(
         train_hidden.numpy(), train_set.species, reference_hidden.numpy(), reference_files=reference_files
     )
+
+
+def _settings_hash(metrics: dict[str, Any], module: CallClassifier, label_set: Sequence[str]) -> str:
+    """Six hex digits of what else makes a model: training, data and network settings and the label set.
+
+    With the data hash and the seed in the version string, two checkpoints of one preset, seed and data
+    trained with other settings (a wider network, another label set) get different versions."""
+    settings = {
+        "train": metrics["train_config"],
+        "data": metrics["data_config"],
+        "model": asdict(module.config),
+        "labels": list(label_set),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
 def _resolve(preset: str, config: TrainConfig | None) -> TrainConfig:
@@ -541,7 +557,7 @@ def _fit(
         }
     seconds = time.monotonic() - started
     metrics["train_seconds"] = round(seconds, 1)
-    version = f"{config.name}-s{seed}-{data_manifest['sha256'][:10]}"
+    version = f"{config.name}-s{seed}-{data_manifest['sha256'][:10]}-{_settings_hash(metrics, module, label_set)}"
     save_checkpoint(
         out_path,
         module=module,

@@ -121,6 +121,20 @@ def test_checkpoint_describes_its_data_and_scores(tiny_model: tuple[Path, list],
     assert model.metrics["best_epoch"] >= 1
 
 
+def test_the_version_names_preset_seed_data_and_settings(
+    tiny_model: tuple[Path, list], tiny_data: Path, tmp_path: Path
+) -> None:
+    model = load_model(tiny_model[0])
+    assert model.version.startswith(f"tiny-s3-{model.manifest['sha256'][:10]}-")
+    # The same preset name, seed and data with a wider network is another model, so another version.
+    torch.set_num_threads(1)
+    wider = dataclasses.replace(TINY, channels=(8, 8, 8), max_epochs=1, patience=1)
+    train([tiny_data], tmp_path / "wider.pt", config=wider, seed=3, label_set=LABELS)
+    other = load_model(tmp_path / "wider.pt")
+    assert other.manifest["sha256"] == model.manifest["sha256"]
+    assert other.version != model.version and other.version.startswith("tiny-s3-")
+
+
 def test_a_checkpoint_with_enough_validation_recordings_tells_calls_unlike_its_training_data(
     tiny_heldout: Path, tmp_path: Path
 ) -> None:
