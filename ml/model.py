@@ -312,11 +312,12 @@ def classify_calls(
     """What the model says of each call of one file: calibrated probabilities of both heads (species shared
     within passes when the checkpoint says so, as training calibrated and evaluation scores them) and novelty.
 
-    `events` are the calls of one file (all of them: pass neighbours and intervals cross batch borders).
-    Crops and the forward pass go `batch_size` calls at a time, so the crops, their gathered spectrogram
-    windows and the CNN's activations of a file with hundreds of calls never sit in memory at once (peak
-    RSS). Pass the file's spectrogram when it was already computed with `model.spectrogram` (the detector
-    needed it too); otherwise it is computed here from `audio`.
+    `events` are the calls of one file (all of them: species evidence is shared within passes). Crops are cut
+    for all calls at once: for many calls ml.features pools the spectrogram once and gathers small cells from
+    it, for a few it gathers their windows, so neither holds more than a fraction of the spectrogram; the
+    forward pass goes `batch_size` calls at a time, so the CNN's activations of a file with hundreds of calls
+    never sit in memory at once (peak RSS). Pass the file's spectrogram when it was already computed with
+    `model.spectrogram` (the detector needed it too); otherwise it is computed here from `audio`.
     """
     if not events:
         return CallPredictions(
@@ -326,13 +327,8 @@ def classify_calls(
         )
     if spectrogram is None or spectrogram.config != model.spectrogram:
         spectrogram = compute_spectrogram(audio.samples, audio.sample_rate_hz, model.spectrogram)
-    context = call_context(events)  # over all calls: intervals to neighbours cross batch borders
-    batches = []
-    for start in range(0, len(events), batch_size):
-        crops = call_crops(spectrogram, events[start : start + batch_size], model.crop)
-        batch_context = context[start : start + batch_size]
-        batches.append(predict_calls(model, crops, batch_context, batch_size=batch_size))
-    species, call_types, novel = (np.concatenate(part) for part in zip(*batches))
+    crops = call_crops(spectrogram, events, model.crop)
+    species, call_types, novel = predict_calls(model, crops, call_context(events), batch_size=batch_size)
     if model.pass_smoothing:
         starts = np.array([e.start_s for e in events], dtype=np.float64)
         peaks = np.array([e.peak_hz for e in events], dtype=np.float64)
