@@ -314,7 +314,7 @@ def analysis_json(analysis: Any, *, file_name: str, model_version: str) -> dict[
                 "call_type": c.call_type,
                 "confidence": _number(c.confidence, 4),
                 "pass_index": int(c.pass_index),
-                "novel": bool(getattr(c, "novel", False)),
+                "novel": bool(c.novel),
             }
             for c in analysis.calls
         ],

@@ -290,7 +290,7 @@ def _store_result(analysis: Analysis, result, *, attempt: int) -> bool:
             call_type=call.call_type,
             confidence=call.confidence,
             pass_index=call.pass_index,
-            novel=bool(getattr(call, "novel", False)),
+            novel=bool(call.novel),
         )
         for call in result.calls
     )
