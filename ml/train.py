@@ -93,6 +93,11 @@ class TrainConfig:
     # cost time and teach little the draw does not.
     max_per_class_per_epoch: int | None = 4000
     pass_smoothing: bool = True  # share species evidence within passes (ml.features), fitted and stored
+    # Validation, early stopping and the checkpoint use an exponential moving average of the weights (decay
+    # per batch; None: the live weights). Live-weight validation scores jumped by up to 0.07 between epochs
+    # of the one-cycle schedule, so early stopping kept whichever epoch happened to peak, often one of the
+    # first (docs/model.md, "Training").
+    weight_average_decay: float | None = 0.998
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -235,8 +240,36 @@ def _fit_novelty(
     )
 
 
-def _settings_hash(metrics: dict[str, Any], module: CallClassifier, label_set: Sequence[str]) -> str:
-    """Six hex digits of what else makes a model: training, data and network settings and the label set.
+class _WeightAverage:
+    """An exponential moving average of a module's weights and float buffers (BatchNorm statistics).
+
+    The decay warms up as (1 + steps) / (10 + steps), so the first batches are not averaged with the random
+    initial weights for long. With decay None, `module` is the live module itself.
+    """
+
+    def __init__(self, module: nn.Module, decay: float | None) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.module = module if decay is None else copy.deepcopy(module)
+
+    @torch.no_grad()
+    def update(self, live: nn.Module) -> None:
+        if self.decay is None:
+            return
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        averaged = self.module.state_dict()
+        for name, value in live.state_dict().items():
+            if value.dtype.is_floating_point:
+                averaged[name].mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+            else:
+                averaged[name].copy_(value)
+
+
+def _settings_hash(
+    metrics: dict[str, Any], module: CallClassifier, label_set: Sequence[str], crop_config: CropConfig
+) -> str:
+    """Six hex digits of what else makes a model: training, data, crop and network settings, the label set.
 
     With the data hash and the seed in the version string, two checkpoints of one preset, seed and data
     trained with other settings (a wider network, another label set) get different versions."""
@@ -245,6 +278,7 @@ def _settings_hash(metrics: dict[str, Any], module: CallClassifier, label_set: S
         "data": metrics["data_config"],
         "model": asdict(module.config),
         "labels": list(label_set),
+        "crop": asdict(crop_config),
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
@@ -451,6 +485,7 @@ def _fit(
     species = torch.from_numpy(train_set.species)
     call_type = torch.from_numpy(train_set.call_type)
 
+    averaged = _WeightAverage(module, config.weight_average_decay)
     best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(module.state_dict())
     history = []
     epoch = 0
@@ -478,9 +513,10 @@ def _fit(
             loss.backward()
             optimiser.step()
             schedule.step()
+            averaged.update(module)
             total_loss += float(loss.detach())
             n_batches += 1
-        score = _validation_score(module, validation_set, config.pass_smoothing)
+        score = _validation_score(averaged.module, validation_set, config.pass_smoothing)
         train_loss = total_loss / max(n_batches, 1)
         history.append(
             {"epoch": epoch, "train_loss": round(train_loss, 5), "validation_score": round(score, 5)}
@@ -491,7 +527,7 @@ def _fit(
             )
         )
         if score > best_score + 1e-4:
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(module.state_dict())
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(averaged.module.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
     module.load_state_dict(best_state)
@@ -557,7 +593,8 @@ def _fit(
         }
     seconds = time.monotonic() - started
     metrics["train_seconds"] = round(seconds, 1)
-    version = f"{config.name}-s{seed}-{data_manifest['sha256'][:10]}-{_settings_hash(metrics, module, label_set)}"
+    settings = _settings_hash(metrics, module, label_set, crop_config)
+    version = f"{config.name}-s{seed}-{data_manifest['sha256'][:10]}-{settings}"
     save_checkpoint(
         out_path,
         module=module,

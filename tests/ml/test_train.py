@@ -17,6 +17,7 @@ import torch
 from ml.__main__ import main
 from ml.dataset import read_dataset
 from ml.evaluate import evaluate
+from ml.features import CropConfig
 from ml.labels import NOISE
 from ml.model import load_model, predict_calls
 from ml.novelty import MIN_REFERENCE_FILES, NOVELTY_QUANTILE
@@ -26,6 +27,7 @@ from ml.train import (
     TrainConfig,
     TrainingCancelled,
     TrainProgress,
+    _WeightAverage,
     prepare_training_examples,
     train,
     train_on_examples,
@@ -133,6 +135,35 @@ def test_the_version_names_preset_seed_data_and_settings(
     other = load_model(tmp_path / "wider.pt")
     assert other.manifest["sha256"] == model.manifest["sha256"]
     assert other.version != model.version and other.version.startswith("tiny-s3-")
+    # So is one whose crops are cut otherwise.
+    short = dataclasses.replace(TINY, max_epochs=1, patience=1)
+    crops = {}
+    for window_ms in (32.0, 24.0):
+        path = tmp_path / f"crop{window_ms:.0f}.pt"
+        train([tiny_data], path, config=short, seed=3, label_set=LABELS, crop_config=CropConfig(window_ms=window_ms))
+        crops[window_ms] = load_model(path)
+    assert crops[24.0].crop.window_ms == 24.0
+    assert crops[24.0].version != crops[32.0].version
+
+
+def test_weight_averaging_follows_the_live_weights_with_a_lag() -> None:
+    live = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    averaged = _WeightAverage(live, decay=0.9)
+    start = live[0].weight.detach().clone()
+    with torch.no_grad():
+        live[0].weight.add_(1.0)
+    for _ in range(200):
+        averaged.update(live)
+    # Many updates towards fixed weights reach them; the live module itself is never touched.
+    assert torch.allclose(averaged.module[0].weight, start + 1.0, atol=1e-4)
+    assert averaged.module is not live
+    with torch.no_grad():
+        live[0].weight.add_(1.0)
+    averaged.update(live)
+    # One step later the average has moved a tenth of the way (decay 0.9): between old and new weights.
+    assert torch.allclose(averaged.module[0].weight, start + 1.1, atol=1e-4)
+    assert averaged.module[1].num_batches_tracked == live[1].num_batches_tracked
+    assert _WeightAverage(live, decay=None).module is live
 
 
 def test_a_checkpoint_with_enough_validation_recordings_tells_calls_unlike_its_training_data(
