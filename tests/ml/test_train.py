@@ -140,7 +140,8 @@ def test_the_version_names_preset_seed_data_and_settings(
     crops = {}
     for window_ms in (32.0, 24.0):
         path = tmp_path / f"crop{window_ms:.0f}.pt"
-        train([tiny_data], path, config=short, seed=3, label_set=LABELS, crop_config=CropConfig(window_ms=window_ms))
+        crop = CropConfig(window_ms=window_ms)
+        train([tiny_data], path, config=short, seed=3, label_set=LABELS, crop_config=crop)
         crops[window_ms] = load_model(path)
     assert crops[24.0].crop.window_ms == 24.0
     assert crops[24.0].version != crops[32.0].version
