@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ml.baseline import fit_baseline
 from ml.calibration import DEFAULT_CONFIDENCE_THRESHOLD, fit_temperature, fit_temperature_to
@@ -82,8 +83,8 @@ class TrainConfig:
     # Torch threads while training. One: on a two-core machine that also serves the web app and analyses
     # uploads, two OpenMP threads competing with other processes ran ~10x slower than one (measured).
     threads: int = 1
-    # 12/24/48 instead of 8/16/32: +0.05 species and +0.04 call-type macro-F1 per recording on the hard set for
-    # 579 s of training instead of 402 s and 5 ms more per 5 s file (docs/model.md, "The network").
+    # 12/24/48 instead of 8/16/32: +0.05 species and +0.04 call-type macro-F1 per recording on the hard set
+    # for 579 s of training instead of 402 s and 5 ms more per 5 s file (docs/model.md, "The network").
     channels: tuple[int, int, int] = (12, 24, 48)
     hidden_units: int = 128
     dropout: float = 0.2
@@ -243,30 +244,23 @@ def _fit_novelty(
     )
 
 
-class _WeightAverage:
-    """An exponential moving average of a module's weights and float buffers (BatchNorm statistics).
+def _weight_average(module: nn.Module, decay: float | None) -> AveragedModel | None:
+    """torch's AveragedModel as an exponential moving average of the weights and float buffers (BatchNorm
+    statistics); None when decay is None (the live weights are used).
 
-    The decay warms up as (1 + steps) / (10 + steps), so the first batches are not averaged with the random
-    initial weights for long. With decay None, `module` is the live module itself.
+    The decay warms up as (1 + step) / (10 + step), so the first batches are not averaged with the random
+    initial weights for long. Integer buffers (BatchNorm's batch count) follow the live module.
     """
+    if decay is None:
+        return None
 
-    def __init__(self, module: nn.Module, decay: float | None) -> None:
-        self.decay = decay
-        self.steps = 0
-        self.module = module if decay is None else copy.deepcopy(module)
+    def average(averaged: torch.Tensor, live: torch.Tensor, n_averaged: torch.Tensor | int) -> torch.Tensor:
+        if not averaged.is_floating_point():
+            return live
+        step = float(n_averaged) + 1.0
+        return torch.lerp(averaged, live, 1.0 - min(decay, (1.0 + step) / (10.0 + step)))
 
-    @torch.no_grad()
-    def update(self, live: nn.Module) -> None:
-        if self.decay is None:
-            return
-        self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        averaged = self.module.state_dict()
-        for name, value in live.state_dict().items():
-            if value.dtype.is_floating_point:
-                averaged[name].mul_(decay).add_(value.detach(), alpha=1.0 - decay)
-            else:
-                averaged[name].copy_(value)
+    return AveragedModel(module, avg_fn=average, use_buffers=True)
 
 
 def _settings_hash(
@@ -488,7 +482,8 @@ def _fit(
     species = torch.from_numpy(train_set.species)
     call_type = torch.from_numpy(train_set.call_type)
 
-    averaged = _WeightAverage(module, config.weight_average_decay)
+    averaged = _weight_average(module, config.weight_average_decay)
+    scored = module if averaged is None else averaged.module  # what is validated and kept
     best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(module.state_dict())
     history = []
     epoch = 0
@@ -516,10 +511,11 @@ def _fit(
             loss.backward()
             optimiser.step()
             schedule.step()
-            averaged.update(module)
+            if averaged is not None:
+                averaged.update_parameters(module)
             total_loss += float(loss.detach())
             n_batches += 1
-        score = _validation_score(averaged.module, validation_set, config.pass_smoothing)
+        score = _validation_score(scored, validation_set, config.pass_smoothing)
         train_loss = total_loss / max(n_batches, 1)
         history.append(
             {"epoch": epoch, "train_loss": round(train_loss, 5), "validation_score": round(score, 5)}
@@ -530,7 +526,7 @@ def _fit(
             )
         )
         if score > best_score + 1e-4:
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(averaged.module.state_dict())
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(scored.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
     module.load_state_dict(best_state)

@@ -27,7 +27,7 @@ from ml.train import (
     TrainConfig,
     TrainingCancelled,
     TrainProgress,
-    _WeightAverage,
+    _weight_average,
     prepare_training_examples,
     train,
     train_on_examples,
@@ -149,22 +149,22 @@ def test_the_version_names_preset_seed_data_and_settings(
 
 def test_weight_averaging_follows_the_live_weights_with_a_lag() -> None:
     live = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
-    averaged = _WeightAverage(live, decay=0.9)
+    averaged = _weight_average(live, decay=0.9)
     start = live[0].weight.detach().clone()
     with torch.no_grad():
         live[0].weight.add_(1.0)
     for _ in range(200):
-        averaged.update(live)
+        averaged.update_parameters(live)
     # Many updates towards fixed weights reach them; the live module itself is never touched.
     assert torch.allclose(averaged.module[0].weight, start + 1.0, atol=1e-4)
     assert averaged.module is not live
     with torch.no_grad():
         live[0].weight.add_(1.0)
-    averaged.update(live)
+    averaged.update_parameters(live)
     # One step later the average has moved a tenth of the way (decay 0.9): between old and new weights.
     assert torch.allclose(averaged.module[0].weight, start + 1.1, atol=1e-4)
     assert averaged.module[1].num_batches_tracked == live[1].num_batches_tracked
-    assert _WeightAverage(live, decay=None).module is live
+    assert _weight_average(live, decay=None) is None  # no average: the live weights are validated and kept
 
 
 def test_a_checkpoint_with_enough_validation_recordings_tells_calls_unlike_its_training_data(
