@@ -64,7 +64,7 @@ def model_version_register(
             model_version_activate(model_version=existing)
         return existing
     if name is None:
-        name = getattr(model, "version", "") or f"model-{sha256[:10]}"
+        name = model.version or f"model-{sha256[:10]}"
         if ModelVersion.objects.filter(name=name).exists():
             # Another checkpoint of the same preset, seed and data (trained by other code, or retrained).
             name = f"{name}-{sha256[:8]}"
